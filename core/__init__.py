@@ -1,0 +1,1 @@
+"""ERL-Re²: evolutionary RL with a shared state representation and linear policy heads."""

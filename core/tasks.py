@@ -1,0 +1,78 @@
+"""Per-task settings and published scores of ERL-Re² (paper appendix and learning curves).
+
+Settings are chosen by task *family* (``HalfCheetah-v4`` and ``HalfCheetah-v5`` alike), so a
+version suffix never changes the algorithm's hyperparameters.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    theta: float  # probability of Monte-Carlo (full-episode) fitness
+    frac: float  # fraction of a head row's columns touched by mutation
+    time_steps: int  # H of the H-step bootstrapped fitness
+    K: int  # actors whose PeVFA loss shapes the shared representation
+    gamma: float
+
+
+# Paper appendix, TD3 version.
+TD3_SETTINGS: dict[str, TaskSettings] = {
+    "HalfCheetah": TaskSettings(theta=0.3, frac=1.0, time_steps=200, K=1, gamma=0.99),
+    "Walker2d": TaskSettings(theta=0.8, frac=0.2, time_steps=50, K=1, gamma=0.99),
+    "Swimmer": TaskSettings(theta=0.3, frac=1.0, time_steps=200, K=3, gamma=0.999),
+    "Hopper": TaskSettings(theta=0.8, frac=0.2, time_steps=50, K=3, gamma=0.99),
+    "Ant": TaskSettings(theta=0.5, frac=0.7, time_steps=200, K=1, gamma=0.99),
+    "Humanoid": TaskSettings(theta=0.5, frac=0.5, time_steps=200, K=1, gamma=0.99),
+}
+
+# Paper appendix, DDPG version: (theta, frac, H, K); gamma as in the TD3 table.
+DDPG_SETTINGS: dict[str, TaskSettings] = {
+    "HalfCheetah": TaskSettings(theta=0.5, frac=1.0, time_steps=200, K=1, gamma=0.99),
+    "Walker2d": TaskSettings(theta=0.8, frac=0.2, time_steps=50, K=1, gamma=0.99),
+    "Swimmer": TaskSettings(theta=0.3, frac=0.5, time_steps=200, K=3, gamma=0.999),
+    "Hopper": TaskSettings(theta=0.8, frac=0.7, time_steps=50, K=3, gamma=0.99),
+    "Ant": TaskSettings(theta=0.7, frac=0.5, time_steps=200, K=1, gamma=0.99),
+    "Humanoid": TaskSettings(theta=0.7, frac=0.5, time_steps=200, K=1, gamma=0.99),
+}
+
+# Score at 1M frames read off the paper's learning curves (TD3 versions, ±5%).
+PAPER_SCORES: dict[str, dict[str, float]] = {
+    "HalfCheetah": {"ERL-Re2": 11100, "TD3": 9300},
+    "Hopper": {"ERL-Re2": 3500, "TD3": 3150},
+    "Walker2d": {"ERL-Re2": 5350, "TD3": 3800},
+    "Ant": {"ERL-Re2": 6100, "TD3": 4850},
+    "Humanoid": {"ERL-Re2": 5550, "TD3": 5000},
+    "Swimmer": {"ERL-Re2": 360, "TD3": 100},
+}
+
+MUJOCO_TASKS = tuple(TD3_SETTINGS)
+# Evolution receives the RL head every generation on the MuJoCo locomotion tasks.
+MUJOCO_SYNC_PERIOD = 1
+OTHER_SYNC_PERIOD = 10
+
+
+def task_family(env_id: str) -> str:
+    """``'HalfCheetah-v4' -> 'HalfCheetah'``: the id without its version suffix or namespace."""
+    name = env_id.split("/")[-1]
+    return re.sub(r"-v\d+$", "", name)
+
+
+def task_settings(env_id: str, rl_algo: str = "td3") -> TaskSettings | None:
+    """The paper's settings for ``env_id``'s family, or ``None`` for a task the paper did not run."""
+    table = DDPG_SETTINGS if rl_algo == "ddpg" else TD3_SETTINGS
+    return table.get(task_family(env_id))
+
+
+def default_sync_period(env_id: str) -> int:
+    return MUJOCO_SYNC_PERIOD if task_family(env_id) in MUJOCO_TASKS else OTHER_SYNC_PERIOD
+
+
+def close_task_names(env_id: str, known: list[str], n: int = 3) -> list[str]:
+    """Registered ids that look like ``env_id`` (for the unknown-task error)."""
+    lower = {k.lower(): k for k in known}
+    hits = difflib.get_close_matches(env_id.lower(), list(lower), n=n, cutoff=0.5)
+    return [lower[h] for h in hits]
