@@ -1,7 +1,28 @@
-"""The ERL-Re² learner (placeholder while the learner is being written)."""
+"""The ERL-Re² learner (ALGORITHM.md §1 and §4): shared state representation φ, linear policy
+heads (population + RL), critic and PeVFA, trained by TD3 (default) or DDPG.
+
+One iteration (`_iteration`):
+  a. PeVFA fit on one actor drawn from the N+1 (all with ``use_all``), if EA is on;
+  b. critic fit (TD3: twin min and target-policy smoothing; DDPG: one critic, no smoothing);
+  c. every ``policy_delay`` iterations: RL-head step on L_rl, φ step on
+     ``actor_alpha·L_rl + EA_actor_alpha·L_ea`` (L_ea once evolution has produced a fitness),
+     both gradients at the pre-step parameters; then soft updates of every target.
+Nothing in an iteration reads a value back to the host: losses are accumulated as tensors and
+read once per generation for logging.
+"""
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
+import numpy as np
 import torch
+from torch import nn
+
+from core.networks import LS, PeVFA, SharedStateRepresentation, StackedValueMLP, linear_head_init, policy_actions
+from core.replay_memory import Batch, ReplayMemory
+
+LOSS_NAMES = ("critic_loss", "actor_loss", "pevfa_loss", "ea_loss")
 
 
 def policy_rows(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -12,3 +33,251 @@ def policy_rows(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     row layout, used by the PeVFA policy encoder and by behaviour-level crossover.
     """
     return torch.cat([weight, bias.unsqueeze(-1)], dim=-1)
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    state_dim: int
+    action_dim: int
+    pop_size: int = 5
+    pr: int = 64
+    gamma: float = 0.99
+    tau: float = 0.005
+    TD3_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+    K: int = 1
+    actor_alpha: float = 1.0
+    EA_actor_alpha: float = 1.0
+    OFF_TYPE: int = 1
+    use_all: bool = False
+    rl_algo: str = "td3"
+    EA: bool = True
+    lr: float = 1e-3
+    grad_clip: float = 10.0
+    batch_size: int = 128
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity whose gradient is multiplied by ``alpha``: puts ``actor_alpha`` on φ's share of
+    L_rl while the RL head still receives the unscaled ∂L_rl, in a single backward pass."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        ctx.alpha = alpha
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.alpha, None
+
+
+def _adam(params, lr: float) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+class ERLRe2Learner(nn.Module):
+    def __init__(self, cfg: LearnerConfig, device: torch.device | str = "cpu", seed: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        s, a, n = cfg.state_dim, cfg.action_dim, cfg.pop_size
+        twins = 2 if cfg.rl_algo == "td3" else 1
+        # Shared state representation φ and its target.
+        self.phi = SharedStateRepresentation(s)
+        # Population heads (never trained by gradients) and the RL head (×0.1 init).
+        pop_w, pop_b = linear_head_init(n, a)
+        self.register_buffer("pop_weight", pop_w)
+        self.register_buffer("pop_bias", pop_b)
+        rl_w, rl_b = linear_head_init(1, a, scale=0.1)
+        self.rl_weight, self.rl_bias = nn.Parameter(rl_w[0]), nn.Parameter(rl_b[0])
+        # Critic on raw (s, a): twin for TD3, single for DDPG.
+        self.critic = StackedValueMLP(twins, s + a)
+        # PeVFA: always twin; OFF_TYPE 1 reads cat(s, a), OFF_TYPE 2 reads φ(s).
+        self.pevfa = PeVFA(s + a if cfg.OFF_TYPE == 1 else LS, LS, cfg.pr)
+        self.phi_target = copy.deepcopy(self.phi)
+        self.critic_target = copy.deepcopy(self.critic)
+        self.pevfa_target = copy.deepcopy(self.pevfa)
+        self.rl_weight_target = nn.Parameter(self.rl_weight.detach().clone(), requires_grad=False)
+        self.rl_bias_target = nn.Parameter(self.rl_bias.detach().clone(), requires_grad=False)
+        for net in (self.phi_target, self.critic_target, self.pevfa_target):
+            net.requires_grad_(False)
+        self.to(device)
+        self.device = torch.device(device)
+
+        self.phi_opt = _adam(self.phi.parameters(), cfg.lr)
+        self.rl_opt = _adam([self.rl_weight, self.rl_bias], cfg.lr)
+        self.critic_opt = _adam(self.critic.parameters(), cfg.lr)
+        self.pevfa_opt = _adam(self.pevfa.parameters(), cfg.lr)
+        self._phi_params = list(self.phi.parameters())
+        self._rl_params = [self.rl_weight, self.rl_bias]
+        self._sources = self._phi_params + self._rl_params + list(self.critic.parameters()) + list(self.pevfa.parameters())
+        self._targets = (
+            list(self.phi_target.parameters())
+            + [self.rl_weight_target, self.rl_bias_target]
+            + list(self.critic_target.parameters())
+            + list(self.pevfa_target.parameters())
+        )
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.total_it = 0
+        self._loss_sums: dict[str, torch.Tensor] = {}
+        self._loss_counts: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ actors
+    def actors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All N+1 heads, population first and the RL head last: ``[N+1, A, ls]``, ``[N+1, A]``."""
+        return (
+            torch.cat([self.pop_weight, self.rl_weight.detach().unsqueeze(0)]),
+            torch.cat([self.pop_bias, self.rl_bias.detach().unsqueeze(0)]),
+        )
+
+    @property
+    def rl_index(self) -> int:
+        return self.cfg.pop_size
+
+    @torch.no_grad()
+    def act(self, states: np.ndarray, heads: np.ndarray) -> np.ndarray:
+        """Noise-free actions of actor ``heads[m]`` (index into ``actors()``) in state ``states[m]``."""
+        w, b = self.actors()
+        idx = torch.as_tensor(heads, device=self.device)
+        feat = self.phi(torch.as_tensor(states, dtype=torch.float32, device=self.device))
+        return policy_actions(w[idx], b[idx], feat.unsqueeze(1))[:, 0].cpu().numpy()
+
+    @torch.no_grad()
+    def pevfa_value(self, states: np.ndarray, heads: np.ndarray) -> np.ndarray:
+        """``min(V1, V2)(s, π(s), χ(π))`` with the current PeVFA, for the H-step fitness bootstrap."""
+        w, b = self.actors()
+        idx = torch.as_tensor(heads, device=self.device)
+        s = torch.as_tensor(states, dtype=torch.float32, device=self.device)
+        w, b = w[idx], b[idx]  # one policy per state: P = M, B = 1
+        feat = self.phi(s).unsqueeze(1)
+        x = torch.cat([s.unsqueeze(1), policy_actions(w, b, feat)], -1) if self.cfg.OFF_TYPE == 1 else feat
+        chi = self.pevfa.policy_representation(policy_rows(w, b))
+        return self.pevfa(x, chi).min(0).values[:, 0, 0].cpu().numpy()
+
+    # ------------------------------------------------------------------ training
+    def train_iterations(self, memory: ReplayMemory, iterations: int, evo_times: int) -> None:
+        """Run ``iterations`` TD3/DDPG iterations; losses accumulate until ``pop_losses``."""
+        for _ in range(iterations):
+            self._iteration(memory.sample(self.cfg.batch_size, self.generator), use_ea_loss=evo_times > 0)
+
+    def _iteration(self, batch: Batch, use_ea_loss: bool) -> None:
+        cfg = self.cfg
+        if cfg.EA:
+            self._accumulate("pevfa_loss", self._pevfa_step(batch))
+        self._accumulate("critic_loss", self._critic_step(batch))
+        if cfg.rl_algo == "ddpg" or self.total_it % cfg.policy_delay == 0:
+            l_rl, l_ea = self._actor_step(batch, use_ea_loss and cfg.EA)
+            self._accumulate("actor_loss", l_rl)
+            if l_ea is not None:
+                self._accumulate("ea_loss", l_ea)
+            self.soft_update()
+        self.total_it += 1
+
+    def _pevfa_step(self, batch: Batch) -> torch.Tensor:
+        """a. Fit V1, V2 to ``r + γ·not_done·min(V1', V2')(s', π_j(φ(s')), χ'(π_j))``."""
+        cfg = self.cfg
+        w, b = self.actors()
+        if not cfg.use_all:
+            j = torch.randint(0, cfg.pop_size + 1, (1,), device=self.device, generator=self.generator)
+            w, b = w.index_select(0, j), b.index_select(0, j)
+        rows = policy_rows(w, b)
+        with torch.no_grad():
+            feat_next = self.phi(batch.next_state)
+            if cfg.OFF_TYPE == 1:
+                x_next = self._state_action(batch.next_state, policy_actions(w, b, feat_next))
+                x = torch.cat([batch.state, batch.action], -1)
+            else:
+                x_next, x = feat_next, self.phi(batch.state)
+            v_next = self.pevfa_target(x_next, self.pevfa_target.policy_representation(rows)).min(0).values
+            y = batch.reward + cfg.gamma * batch.not_done * v_next  # [P, B, 1]
+        v = self.pevfa(x, self.pevfa.policy_representation(rows))  # [2, P, B, 1]
+        loss = (v - y).pow(2).mean(2).sum()  # Σ over twins and actors of the MSE
+        self._step(self.pevfa_opt, list(self.pevfa.parameters()), loss)
+        return loss.detach()
+
+    def _critic_step(self, batch: Batch) -> torch.Tensor:
+        """b. TD3 critic: ``y = r + γ·not_done·min(Q1', Q2')(s', a')`` with a smoothed target action."""
+        cfg = self.cfg
+        with torch.no_grad():
+            feat_next = self.phi_target(batch.next_state)
+            a_next = policy_actions(self.rl_weight_target[None], self.rl_bias_target[None], feat_next)[0]
+            if cfg.rl_algo == "td3":
+                noise = torch.randn(a_next.shape, device=self.device, generator=self.generator) * cfg.TD3_noise
+                a_next = (a_next + noise.clamp(-cfg.noise_clip, cfg.noise_clip)).clamp(-1.0, 1.0)
+            q_next = self.critic_target(torch.cat([batch.next_state, a_next], -1)).min(0).values[0]
+            y = batch.reward + cfg.gamma * batch.not_done * q_next
+        q = self.critic(torch.cat([batch.state, batch.action], -1))[:, 0]  # [n, B, 1]
+        loss = (q - y).pow(2).mean((1, 2)).sum()
+        self._step(self.critic_opt, list(self.critic.parameters()), loss)
+        return loss.detach()
+
+    def _actor_step(self, batch: Batch, use_ea_loss: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """c. RL head on L_rl; φ on ``actor_alpha·L_rl + EA_actor_alpha·L_ea``; one backward pass."""
+        cfg = self.cfg
+        feat = self.phi(batch.state)
+        a_rl = policy_actions(self.rl_weight[None], self.rl_bias[None], _ScaleGrad.apply(feat, cfg.actor_alpha))[0]
+        l_rl = -self.critic(torch.cat([batch.state, a_rl], -1), nets=slice(0, 1)).mean()
+        total, l_ea = l_rl, None
+        if use_ea_loss:
+            idx = torch.randperm(cfg.pop_size + 1, device=self.device, generator=self.generator)[: cfg.K]
+            w, b = self.actors()
+            w, b = w.index_select(0, idx), b.index_select(0, idx)
+            with torch.no_grad():  # χ from detached head parameters; the PeVFA is not stepped here
+                chi = self.pevfa.policy_representation(policy_rows(w, b), nets=slice(0, 1))
+            x = self._state_action(batch.state, policy_actions(w, b, feat)) if cfg.OFF_TYPE == 1 else feat
+            l_ea = -self.pevfa(x, chi, nets=slice(0, 1)).mean(2).sum()
+            total = l_rl + cfg.EA_actor_alpha * l_ea
+        grads = torch.autograd.grad(total, self._phi_params + self._rl_params)
+        for p, g in zip(self._phi_params + self._rl_params, grads):
+            p.grad = g
+        for opt, params in ((self.phi_opt, self._phi_params), (self.rl_opt, self._rl_params)):
+            nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
+            opt.step()
+        return l_rl.detach(), (l_ea.detach() if l_ea is not None else None)
+
+    def _step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, self.cfg.grad_clip, foreach=True)
+        opt.step()
+
+    @staticmethod
+    def _state_action(state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``cat(s, a_p)`` for P policies' actions ``[P, B, A]`` → ``[P, B, S + A]``."""
+        return torch.cat([state.expand(actions.shape[0], *state.shape), actions], -1)
+
+    @torch.no_grad()
+    def soft_update(self) -> None:
+        """θ' ← θ' + τ(θ − θ') for every target, as one fused in-place operation."""
+        torch._foreach_lerp_(self._targets, self._sources, self.cfg.tau)
+
+    # ------------------------------------------------------------------ logging
+    def _accumulate(self, name: str, value: torch.Tensor) -> None:
+        self._loss_sums[name] = self._loss_sums[name] + value if name in self._loss_sums else value
+        self._loss_counts[name] = self._loss_counts.get(name, 0) + 1
+
+    def pop_losses(self) -> dict[str, float | None]:
+        """Mean of each loss since the last call (one host read), ``None`` for losses not computed."""
+        names = list(self._loss_sums)
+        values = torch.stack([self._loss_sums[n] for n in names]).cpu().tolist() if names else []
+        out: dict[str, float | None] = dict.fromkeys(LOSS_NAMES)
+        out.update({n: v / self._loss_counts[n] for n, v in zip(names, values)})
+        self._loss_sums, self._loss_counts = {}, {}
+        return out
+
+    # ------------------------------------------------------------------ checkpointing
+    def checkpoint_state(self) -> dict:
+        return {
+            "networks": self.state_dict(),
+            "optimizers": {k: getattr(self, k).state_dict() for k in ("phi_opt", "rl_opt", "critic_opt", "pevfa_opt")},
+            "generator": self.generator.get_state(),
+            "total_it": self.total_it,
+        }
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        self.load_state_dict(state["networks"])
+        for k, v in state["optimizers"].items():
+            getattr(self, k).load_state_dict(v)
+        self.generator.set_state(state["generator"])
+        self.total_it = int(state["total_it"])

@@ -1,0 +1,107 @@
+import json
+
+import numpy as np
+import pytest
+
+from core import plot
+from core.plot import align, find_runs, frame_grid, group_runs, main, summary_table
+
+COLUMNS = [
+    "frames", "generation", "games", "time_s", "fps", "champion_score", "rl_score", "best_reward",
+    "fitness_kind", "fitness_max", "fitness_mean", "critic_loss", "actor_loss", "pevfa_loss",
+    "ea_loss", "elite_rate", "selected_rate", "discarded_rate",
+]
+
+
+def write_run(root, seed, frames, rewards, env="HalfCheetah-v4", variant="ERL-Re2", name=None,
+              **settings):
+    """A run dir under ``root`` with one progress row per (frame, reward)."""
+    run = root / (name or f"{env}__{variant.replace(' ', '')}__seed{seed}__20261121-101500")
+    run.mkdir(parents=True)
+    lines = [",".join(COLUMNS)]
+    for gen, (f, r) in enumerate(zip(frames, rewards)):
+        row = dict.fromkeys(COLUMNS, "")
+        row.update(frames=f, generation=gen, best_reward=r, rl_score=r, fitness_kind="mc")
+        lines.append(",".join(str(row[c]) for c in COLUMNS))
+    (run / "progress.csv").write_text("\n".join(lines) + "\n")
+    config = {"run_name": run.name, "env": env, "task": env.split("-v")[0], "seed": seed,
+              "variant": variant,
+              "settings": {"seed": seed, "logdir": str(root), "num_frames": 1_000_000,
+                           "wandb_mode": "disabled", "theta": 0.3, "pop_size": 5, **settings},
+              "sources": {}, "versions": {}, "git_commit": None}
+    (run / "config.json").write_text(json.dumps(config))
+    return run
+
+
+@pytest.fixture
+def two_seeds(tmp_path):
+    write_run(tmp_path, 1, [1000, 2500, 4000], [10.0, 20.0, 30.0])
+    write_run(tmp_path / "nested" / "deeper", 2, [1500, 3000, 4500, 6000], [5.0, 15.0, 25.0, 35.0])
+    return tmp_path
+
+
+def test_find_runs_reads_columns(two_seeds):
+    runs = find_runs([two_seeds])
+    assert len(runs) == 2
+    by_seed = {r.config["seed"]: r for r in runs}
+    np.testing.assert_array_equal(by_seed[2].columns["frames"], [1500, 3000, 4500, 6000])
+    assert np.isnan(by_seed[1].columns["champion_score"]).all()  # empty cells -> NaN
+    assert list(by_seed[1].columns["fitness_kind"]) == ["mc"] * 3
+
+
+def test_align_is_a_step_function_on_frames(two_seeds):
+    runs = sorted(find_runs([two_seeds]), key=lambda r: r.config["seed"])
+    got = align(runs, [1000, 1499, 1500, 2999, 3000, 4000, 6000, 7000])
+    nan = np.nan
+    np.testing.assert_array_equal(got[0], [10, 10, 10, 20, 20, 30, 30, 30])
+    np.testing.assert_array_equal(got[1], [nan, nan, 5, 5, 15, 15, 35, 35])
+    grid = frame_grid(runs)
+    assert grid[0] == 1000 and grid[-1] == 4000 and len(grid) == plot.GRID_POINTS
+
+
+def test_table_scores_at_last_frame_all_seeds_reached(two_seeds):
+    groups = group_runs(find_runs([two_seeds]))
+    assert list(groups) == [("HalfCheetah", "ERL-Re2")]
+    table = summary_table(groups)
+    # At 4000 frames: seed 1 -> 30, seed 2 -> 15 (its row at 3000); mean 22.5, pop. std 7.5.
+    row = next(line for line in table.splitlines() if line.startswith("| HalfCheetah"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == ["HalfCheetah", "ERL-Re2", "4,000", "22.5 ± 7.5 (n=2)", "11100", "9300"]
+    assert "ddof=0" in table
+
+
+def test_grouping(tmp_path):
+    write_run(tmp_path / "a", 1, [1000], [1.0])
+    write_run(tmp_path / "b", 2, [1000], [2.0])  # differs only in seed and logdir
+    write_run(tmp_path / "c", 1, [1000], [3.0], variant="RL only")
+    write_run(tmp_path / "d", 1, [1000], [4.0], env="Hopper-v4", theta=0.5)
+    write_run(tmp_path / "e", 2, [1000], [5.0], env="Hopper-v4", theta=0.8)
+    groups = group_runs(find_runs([tmp_path]))
+    assert {k: len(v) for k, v in groups.items()} == {
+        ("HalfCheetah", "ERL-Re2"): 2,
+        ("HalfCheetah", "RL only"): 1,
+        ("Hopper", "ERL-Re2 theta=0.5"): 1,
+        ("Hopper", "ERL-Re2 theta=0.8"): 1,
+    }
+
+
+def test_main_writes_png_and_table(two_seeds, tmp_path, capsys):
+    write_run(tmp_path / "rl", 1, [1000, 5000], [7.0, 9.0], variant="RL only")
+    write_run(tmp_path / "sw", 1, [1000, 5000], [7.0, 9.0], env="MyTask-v0")
+    out = tmp_path / "out"
+    assert main([str(two_seeds), "-out", str(out)]) == 0
+    png = (out / "learning_curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    md = (out / "results.md").read_text()
+    assert "11100" in md and "9300" in md and "RL only" in md and "MyTask" in md
+    assert md in capsys.readouterr().out
+
+
+def test_header_only_run_is_skipped(two_seeds, capsys):
+    empty = write_run(two_seeds, 3, [], [])
+    assert (empty / "progress.csv").read_text().count("\n") == 1
+    runs = find_runs([two_seeds])
+    assert sorted(r.config["seed"] for r in runs) == [1, 2]
+    assert str(empty) in capsys.readouterr().err
+    assert main([str(two_seeds)]) == 0
+    assert (two_seeds / "results.md").is_file()
