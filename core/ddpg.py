@@ -19,7 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.networks import LS, PeVFA, SharedStateRepresentation, StackedValueMLP, linear_head_init, policy_actions
+from core.networks import (
+    LS,
+    PeVFA,
+    SharedStateRepresentation,
+    StackedValueMLP,
+    linear_head_init,
+    policy_actions,
+)
 from core.replay_memory import Batch, ReplayMemory
 
 LOSS_NAMES = ("critic_loss", "actor_loss", "pevfa_loss", "ea_loss")

@@ -1,0 +1,182 @@
+"""The ERL-Re² generation loop (ALGORITHM.md §3).
+
+One generation: fitness of the population (MC with probability θ, else the H-step return
+bootstrapped with the PeVFA) → champion test → SSNE epoch → one RL episode and ``gen_frames``
+learner iterations → RL test → RL→EA sync → report.
+"""
+from __future__ import annotations
+
+import math
+import random
+from argparse import Namespace
+
+import fastrand
+import numpy as np
+import torch
+
+from core.ddpg import ERLRe2Learner, LearnerConfig
+from core.mod_neuro_evo import SSNE, sync_rl_to_population
+from core.replay_memory import ReplayMemory
+from core.rollout import EnvPool, Episodes, run_episodes
+
+EXPLORATION_STD = 0.1
+MIN_BUFFER = 5000  # transitions needed before learning (min(5000, init_steps))
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def seed_everything(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """One seed drives everything: Python, fastrand, torch (network init) and the two numpy
+    generators of the run (training draws; test-episode resets, kept apart so that tests never
+    change training)."""
+    random.seed(seed)
+    fastrand.pcg32_seed(seed)
+    torch.manual_seed(seed)
+    train_ss, test_ss = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(train_ss), np.random.default_rng(test_ss)
+
+
+class Agent:
+    def __init__(self, args: Namespace, device: torch.device):
+        self.args = args
+        self.rng, self.test_rng = seed_everything(args.seed)
+        n = args.pop_size
+        self.pop_pool = EnvPool(args.env, n * args.num_evals if args.EA else 0, args.max_episode_steps)
+        self.rl_pool = EnvPool(args.env, 1, args.max_episode_steps)
+        self.test_pool = EnvPool(args.env, args.test_episodes, args.max_episode_steps)
+        s, a = self.rl_pool.state_dim, self.rl_pool.action_dim
+        cfg = LearnerConfig(
+            state_dim=s, action_dim=a, pop_size=n, pr=args.pr, gamma=args.gamma, tau=args.tau,
+            TD3_noise=args.TD3_noise, K=args.K, actor_alpha=args.actor_alpha, EA_actor_alpha=args.EA_actor_alpha,
+            OFF_TYPE=args.OFF_TYPE, use_all=args.use_all, rl_algo=args.rl_algo, EA=args.EA, batch_size=args.batch_size,
+        )
+        self.learner = ERLRe2Learner(cfg, device, seed=args.seed)
+        self.memory = ReplayMemory(s, a, min(args.buffer_size, max(args.num_frames, 1)), device)
+        self.ssne = SSNE(n, args.frac, args.prob_reset_and_sup, self.rng) if args.EA else None
+        self.frames = self.rl_frames = self.games = self.generation = self.evo_times = 0
+        self.elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
+
+    # ------------------------------------------------------------------ §3, one generation
+    def train(self) -> dict:
+        args, learner = self.args, self.learner
+        self.generation += 1
+        gen_frames = 0
+        row: dict = dict.fromkeys(("champion_score", "rl_score", "fitness_max", "fitness_mean"))
+        row["fitness_kind"] = "none"
+
+        # 2. Fitness (EA only once the RL agent has finished its random warm-up).
+        ea_active = args.EA and (not args.RL or self.rl_frames >= args.init_steps)
+        if ea_active:
+            self.evo_times += 1
+            use_mc = not args.RL or self.rng.random() < args.theta
+            fitness, episodes = self.mc_fitness() if use_mc else self.h_step_fitness()
+            gen_frames += episodes.frames
+            self.games += len(episodes.lengths)
+            row.update(fitness_kind="mc" if use_mc else "h_step", fitness_max=float(fitness.max()), fitness_mean=float(fitness.mean()))
+            # 3. Champion test, then 4. one SSNE epoch on the linear heads.
+            row["champion_score"] = self.test(int(np.argmax(fitness)))
+            new_elite = self.ssne.epoch(learner.pop_weight, learner.pop_bias, fitness)
+
+        # 5. RL: one episode, then about one learner iteration per frame collected this generation.
+        if args.RL:
+            episode = self.rl_episode()
+            gen_frames += episode.frames
+            self.rl_frames += episode.frames
+            self.games += 1
+            if self.rl_frames >= args.init_steps and len(self.memory) >= min(MIN_BUFFER, args.init_steps):
+                learner.train_iterations(self.memory, gen_frames, self.evo_times)
+            # 6. RL test.
+            row["rl_score"] = self.test(learner.rl_index)
+            # 7. RL → EA sync into the weakest member, never over the new elite.
+            if ea_active and self.generation % args.sync_period == 0:
+                self.ssne.rl_policy = sync_rl_to_population(
+                    learner.pop_weight, learner.pop_bias, learner.rl_weight.detach(), learner.rl_bias.detach(), fitness, new_elite
+                )
+        self.frames += gen_frames
+
+        # 8. Report.
+        losses = learner.pop_losses()
+        for name, value in losses.items():
+            if value is not None and not math.isfinite(value):
+                raise NonFiniteLoss(f"non-finite {name} ({value}) at generation {self.generation}")
+        scores = [v for v in (row["champion_score"], row["rl_score"]) if v is not None]
+        rates = self.ssne.selection_rates() if self.ssne else {}
+        row.update(losses, **rates, frames=self.frames, generation=self.generation, games=self.games,
+                   rl_frames=self.rl_frames, evo_times=self.evo_times, best_reward=max(scores) if scores else None)
+        return row
+
+    # ------------------------------------------------------------------ rollouts
+    def _policy(self, heads: np.ndarray):
+        return lambda obs, idx: self.learner.act(obs, heads[idx])
+
+    def _reset_seeds(self, n: int, rng: np.random.Generator) -> list[int]:
+        return rng.integers(0, 2**31 - 1, size=n).tolist()
+
+    def mc_fitness(self) -> tuple[np.ndarray, Episodes]:
+        """Mean undiscounted return of ``num_evals`` full noise-free episodes per member (stored)."""
+        heads = np.repeat(np.arange(self.args.pop_size), self.args.num_evals)
+        ep = run_episodes(self.pop_pool, self._policy(heads), self._reset_seeds(len(heads), self.rng), memory=self.memory)
+        return ep.returns.reshape(self.args.pop_size, self.args.num_evals).mean(1), ep
+
+    def h_step_fitness(self) -> tuple[np.ndarray, Episodes]:
+        """``Σ_{t<H} γ^t r_t + γ^H·min(V1, V2)(s_H, π(s_H), χ(π))`` with the current PeVFA; no
+        bootstrap after a termination, a bootstrap after a time-limit truncation."""
+        gamma, heads = self.args.gamma, np.arange(self.args.pop_size)
+        ep = run_episodes(self.pop_pool, self._policy(heads), self._reset_seeds(len(heads), self.rng),
+                          horizon=self.args.time_steps, gamma=gamma, memory=self.memory)
+        bootstrap = gamma ** ep.lengths * self.learner.pevfa_value(ep.last_obs, heads)
+        return ep.returns + np.where(ep.terminated, 0.0, bootstrap), ep
+
+    def rl_episode(self) -> Episodes:
+        """Uniform random actions until ``init_steps`` RL frames, then ``clip(π_RL(s) + N(0, 0.1))``."""
+        a_dim, warmup = self.rl_pool.action_dim, self.rl_frames < self.args.init_steps
+        heads = np.array([self.learner.rl_index])
+
+        def policy(obs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            if warmup:
+                return self.rng.uniform(-1.0, 1.0, size=(len(idx), a_dim))
+            noise = self.rng.normal(0.0, EXPLORATION_STD, size=(len(idx), a_dim))
+            return np.clip(self.learner.act(obs, heads[idx]) + noise, -1.0, 1.0)
+
+        return run_episodes(self.rl_pool, policy, self._reset_seeds(1, self.rng), memory=self.memory)
+
+    def test(self, head: int) -> float:
+        """Mean return of ``test_episodes`` noise-free episodes of one actor (not stored)."""
+        heads = np.full(self.args.test_episodes, head)
+        return float(run_episodes(self.test_pool, self._policy(heads), self._reset_seeds(len(heads), self.test_rng)).returns.mean())
+
+    # ------------------------------------------------------------------ checkpointing
+    def state(self) -> dict:
+        torch_rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            torch_rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "learner": self.learner.checkpoint_state(),
+            "memory": self.memory.state_dict(),
+            "ssne": {"rl_policy": self.ssne.rl_policy, "selection_stats": dict(self.ssne.selection_stats)} if self.ssne else None,
+            "counters": {k: getattr(self, k) for k in ("frames", "rl_frames", "games", "generation", "evo_times", "elapsed")},
+            "rng": {"numpy": self.rng.bit_generator.state, "numpy_test": self.test_rng.bit_generator.state,
+                    "python": random.getstate(), "torch": torch_rng},
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.learner.load_checkpoint_state(state["learner"])
+        self.memory.load_state_dict(state["memory"])
+        if self.ssne is not None:
+            self.ssne.rl_policy = state["ssne"]["rl_policy"]
+            self.ssne.selection_stats.update(state["ssne"]["selection_stats"])
+        for k, v in state["counters"].items():
+            setattr(self, k, v)
+        rng = state["rng"]
+        self.rng.bit_generator.state = rng["numpy"]
+        self.test_rng.bit_generator.state = rng["numpy_test"]
+        random.setstate(rng["python"])
+        torch.set_rng_state(rng["torch"]["cpu"])
+        if "cuda" in rng["torch"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["torch"]["cuda"])
+
+    def close(self) -> None:
+        for pool in (self.pop_pool, self.rl_pool, self.test_pool):
+            pool.close()

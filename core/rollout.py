@@ -1,0 +1,97 @@
+"""Batched episodes: M episodes in lockstep, each on its own environment instance, one batched
+policy call per step and an ``active`` mask for finished episodes (ALGORITHM.md §3).
+
+Policies act in [-1, 1]; actions are rescaled to the task's bounds before ``env.step`` (Humanoid's
+are ±0.4) and stored unscaled.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from core.replay_memory import ReplayMemory
+
+# policy(obs [m, S], env indices [m]) -> actions [m, A] in [-1, 1], for the m active episodes
+Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def make_env(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
+    return gym.make(env_id, max_episode_steps=max_episode_steps) if max_episode_steps else gym.make(env_id)
+
+
+class EnvPool:
+    """Environment instances created once and reused for every episode of one kind."""
+
+    def __init__(self, env_id: str, n: int, max_episode_steps: int | None = None):
+        self.envs = [make_env(env_id, max_episode_steps) for _ in range(n)]
+        space = self.envs[0].action_space
+        self.low, self.high = space.low.astype(np.float64), space.high.astype(np.float64)
+        self.state_dim = self.envs[0].observation_space.shape[0]
+        self.action_dim = space.shape[0]
+
+    def __len__(self) -> int:
+        return len(self.envs)
+
+    def scale(self, action: np.ndarray) -> np.ndarray:
+        """[-1, 1] → [low, high]."""
+        return self.low + (action + 1.0) * 0.5 * (self.high - self.low)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+@dataclass
+class Episodes:
+    returns: np.ndarray  # Σ_t γ^t r_t per episode (undiscounted with γ = 1)
+    lengths: np.ndarray  # steps taken
+    terminated: np.ndarray  # ended in a terminal state (no bootstrap)
+    last_obs: np.ndarray  # observation after the last step (s_H for the H-step fitness)
+
+    @property
+    def frames(self) -> int:
+        return int(self.lengths.sum())
+
+
+def run_episodes(
+    pool: EnvPool,
+    policy: Policy,
+    reset_seeds: list[int],
+    horizon: int | None = None,
+    gamma: float = 1.0,
+    memory: ReplayMemory | None = None,
+) -> Episodes:
+    """Play ``len(reset_seeds)`` episodes on the pool's first instances in lockstep.
+
+    An episode ends when the task terminates or truncates (time limit), or after ``horizon``
+    steps. Transitions of every step are stored in ``memory`` (if given), one batch per step.
+    """
+    m = len(reset_seeds)
+    envs = pool.envs[:m]
+    obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, reset_seeds)])
+    returns, lengths = np.zeros(m), np.zeros(m, dtype=np.int64)
+    terminated, active = np.zeros(m, dtype=bool), np.ones(m, dtype=bool)
+    discount = np.ones(m)
+    while active.any():
+        idx = np.flatnonzero(active)
+        actions = policy(obs[idx], idx)
+        scaled = pool.scale(actions)
+        next_obs = obs.copy()
+        rewards, terms, ended = np.zeros(len(idx)), np.zeros(len(idx), dtype=bool), np.zeros(len(idx), dtype=bool)
+        for k, i in enumerate(idx):
+            o, r, term, trunc, _ = envs[i].step(scaled[k])
+            next_obs[i], rewards[k], terms[k], ended[k] = o, r, term, term or trunc
+        returns[idx] += discount[idx] * rewards
+        discount[idx] *= gamma
+        lengths[idx] += 1
+        if memory is not None:
+            memory.add(obs[idx], actions, rewards, next_obs[idx], terms)
+        if horizon is not None:
+            ended |= lengths[idx] >= horizon
+        terminated[idx] = terms
+        active[idx[ended]] = False
+        obs = next_obs
+    return Episodes(returns, lengths, terminated, obs)

@@ -1,0 +1,145 @@
+"""Command line of ERL-Re²: the reference's single-dash flags, per-task defaults from the paper's
+appendix, and validation that refuses bad input (exit 2, one line) before any work is done."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import asdict
+
+from core.tasks import close_task_names, default_sync_period, task_family, task_settings
+
+# Settings for tasks the paper did not run (the paper's most common values).
+BUILTIN_TASK_DEFAULTS = {"theta": 0.5, "frac": 0.5, "time_steps": 200, "K": 1, "gamma": 0.99}
+TASK_DEPENDENT = ("theta", "frac", "time_steps", "K", "gamma", "sync_period")
+
+
+class ParameterError(ValueError):
+    """Bad command-line input: the message names the flag and what it accepts."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints the usage too)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="run_re2.py", description="ERL-Re²: evolutionary RL with a shared state representation "
+                "and individual linear policy representations (ICLR 2023).")
+    a = p.add_argument
+    a("-env", default="HalfCheetah-v4", help="Gymnasium MuJoCo task, e.g. HalfCheetah-v4, Hopper-v5")
+    a("-seed", type=int, default=1, help="random seed; the paper uses 1 to 5")
+    a("-pop_size", type=int, default=5, help="population size (number of linear policy heads evolved)")
+    a("-pr", type=int, default=64, help="policy representation size (width of χ(π))")
+    a("-OFF_TYPE", type=int, default=1, help="type of PeVFA: 1 = V(s, a, χ(π)), 2 = V(φ(s), χ(π))")
+    a("-prob_reset_and_sup", type=float, default=0.05, help="probability of resetting parameters and of super mutations")
+    a("-time_steps", type=int, default=None, help="H, the step length of the H-step return (task default)")
+    a("-theta", type=float, default=None, help="probability of using MC (full-episode) fitness estimates (task default)")
+    a("-frac", type=float, default=None, help="mutation ratio: fraction of each head row mutated (task default)")
+    a("-gamma", type=float, default=None, help="discount factor γ for RL (task default)")
+    a("-TD3_noise", type=float, default=0.2, help="std of TD3's target-policy smoothing noise")
+    a("-EA", action="store_true", help="use EA; given without -RL, runs the EA-only ablation")
+    a("-RL", action="store_true", help="use RL; given without -EA, runs the RL-only ablation")
+    a("-K", type=int, default=None, help="number of individuals selected to optimise the shared representation (task default)")
+    a("-EA_actor_alpha", type=float, default=1.0, help="coefficient balancing the weight of the PeVFA loss on φ")
+    a("-actor_alpha", type=float, default=1.0, help="coefficient balancing the weight of the RL loss on φ")
+    a("-tau", type=float, default=0.005, help="coefficient for soft target updates")
+    a("-logdir", default="./logs", help="log location; each run writes <logdir>/<env>__seed<seed>__<time>/")
+    a("-disable_cuda", action="store_true", help="run on the CPU even when CUDA is available")
+    a("-num_evals", type=int, default=1, help="episodes per member for MC fitness")
+    a("-sync_period", type=int, default=None, help="generations between RL→EA syncs (1 on MuJoCo tasks, else 10)")
+    a("-use_all", action="store_true", help="fit the PeVFA on all N+1 actors each iteration instead of one drawn at random")
+    a("-rl_algo", default="td3", choices=["td3", "ddpg"], help="RL learner: td3 (default) or ddpg")
+    a("-num_frames", type=float, default=1e6, help="environment frames (stored steps) to run for")
+    a("-init_steps", type=int, default=10_000, help="RL frames of uniform random actions before learning starts")
+    a("-test_episodes", type=int, default=10, help="noise-free episodes per champion / RL test")
+    a("-max_episode_steps", type=int, default=None, help="episode time limit (task default, 1000 on MuJoCo)")
+    a("-batch_size", type=int, default=128, help="minibatch size of every update")
+    a("-buffer_size", type=float, default=1e6, help="replay buffer capacity (transitions)")
+    a("-checkpoint_every", type=float, default=50_000, help="frames between checkpoints (one is also written at the end)")
+    a("-resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    a("-threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    a("-wandb_mode", default="offline", choices=["offline", "online", "disabled"], help="wandb logging (offline needs no login)")
+    a("-wandb_project", default="ERL-Re2", help="wandb project name")
+    return p
+
+
+def explicit_flags(argv: list[str]) -> set[str]:
+    """Names of the flags actually given on the command line."""
+    p = build_parser()
+    for action in p._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(p.parse_args(argv)))
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, str]]:
+    """Parse and resolve the settings; returns them and where each came from
+    (``flag``, ``task default`` or ``built-in``). Raises ParameterError on bad input."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    given = explicit_flags(argv)
+    sources = {k: ("flag" if k in given else "built-in") for k in vars(args)}
+    if args.resume is not None:
+        return args, sources
+    _check_env(args.env)
+    paper = task_settings(args.env, args.rl_algo)
+    defaults = asdict(paper) if paper else dict(BUILTIN_TASK_DEFAULTS)
+    defaults["sync_period"] = default_sync_period(args.env)
+    for name in TASK_DEPENDENT:
+        if getattr(args, name) is None:
+            setattr(args, name, defaults[name])
+            sources[name] = "task default" if (paper or name == "sync_period") else "built-in"
+    # -EA / -RL: neither → the full method; one → only that part (the ablations).
+    ea, rl = args.EA, args.RL
+    args.EA, args.RL = (ea or not rl), (rl or not ea)
+    args.num_frames, args.buffer_size, args.checkpoint_every = int(args.num_frames), int(args.buffer_size), int(args.checkpoint_every)
+    validate(args)
+    return args, sources
+
+
+def _check_env(env_id: str) -> None:
+    import gymnasium as gym
+
+    known = list(gym.registry)
+    if env_id not in gym.registry:
+        close = close_task_names(env_id, known) or close_task_names(task_family(env_id) + "-v4", known)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.registry for the available tasks"
+        raise ParameterError(f"-env: unknown task '{env_id}'{hint}")
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Refuse settings the algorithm cannot run with; each message names the flag."""
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ParameterError(msg)
+
+    need(args.pop_size >= 2, f"-pop_size must be an integer >= 2 (got {args.pop_size})")
+    need(1 <= args.K <= args.pop_size + 1, f"-K must be in [1, pop_size + 1] = [1, {args.pop_size + 1}] (got {args.K})")
+    for name in ("theta", "frac", "prob_reset_and_sup"):
+        value = getattr(args, name)
+        need(0.0 <= value <= 1.0, f"-{name} must be in [0, 1] (got {value})")
+    need(2 * args.prob_reset_and_sup <= 1.0, f"-prob_reset_and_sup must be <= 0.5 so that 2·p <= 1 (got {args.prob_reset_and_sup})")
+    need(args.OFF_TYPE in (1, 2), f"-OFF_TYPE must be 1 or 2 (got {args.OFF_TYPE})")
+    need(0.0 < args.gamma <= 1.0, f"-gamma must be in (0, 1] (got {args.gamma})")
+    need(0.0 < args.tau <= 1.0, f"-tau must be in (0, 1] (got {args.tau})")
+    need(args.TD3_noise >= 0.0, f"-TD3_noise must be >= 0 (got {args.TD3_noise})")
+    for name in ("pr", "time_steps", "num_evals", "sync_period", "num_frames", "test_episodes", "batch_size",
+                 "buffer_size", "checkpoint_every"):
+        need(getattr(args, name) > 0, f"-{name} must be a positive integer (got {getattr(args, name)})")
+    need(args.init_steps >= 0, f"-init_steps must be an integer >= 0 (got {args.init_steps})")
+    need(args.max_episode_steps is None or args.max_episode_steps > 0,
+         f"-max_episode_steps must be a positive integer (got {args.max_episode_steps})")
+    need(args.threads is None or args.threads > 0, f"-threads must be a positive integer (got {args.threads})")
+    need(_writable(args.logdir), f"-logdir: cannot create or write to '{args.logdir}'")
+
+
+def _writable(path: str) -> bool:
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
