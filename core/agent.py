@@ -43,7 +43,7 @@ class Agent:
         self.args = args
         self.rng, self.test_rng = seed_everything(args.seed)
         n = args.pop_size
-        self.pop_pool = EnvPool(args.env, n * args.num_evals if args.EA else 0, args.max_episode_steps)
+        self.pop_pool = EnvPool(args.env, n * args.num_evals, args.max_episode_steps) if args.EA else None
         self.rl_pool = EnvPool(args.env, 1, args.max_episode_steps)
         self.test_pool = EnvPool(args.env, args.test_episodes, args.max_episode_steps)
         s, a = self.rl_pool.state_dim, self.rl_pool.action_dim
@@ -179,4 +179,5 @@ class Agent:
 
     def close(self) -> None:
         for pool in (self.pop_pool, self.rl_pool, self.test_pool):
-            pool.close()
+            if pool is not None:
+                pool.close()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 
 import torch
 
@@ -33,7 +35,7 @@ def load_checkpoint(run_dir: str) -> dict:
         raise CheckpointError(f"-resume: no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, not a torch file, disallowed pickle content, ...
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"-resume: {path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"-resume: {path} is not an ERL-Re2 checkpoint of format {FORMAT}")

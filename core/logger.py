@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 
@@ -45,7 +46,7 @@ class RunLogger:
     def __init__(self, run_dir: str, config: dict, wandb_mode: str, wandb_project: str, num_frames: int):
         path = os.path.join(run_dir, "progress.csv")
         new = not os.path.exists(path) or os.path.getsize(path) == 0
-        self._file = open(path, "a", newline="")
+        self._file = open(path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
         self._csv = csv.writer(self._file)
         if new:
             self._csv.writerow(COLUMNS)
@@ -75,7 +76,7 @@ class RunLogger:
 
         fps = row["fps"] or 0.0
         eta = (self.num_frames - row["frames"]) / fps if fps > 0 else float("nan")
-        eta_s = f"{int(eta // 3600)}h{int(eta % 3600 // 60):02d}m" if eta == eta and eta >= 0 else "-"
+        eta_s = f"{int(eta // 3600)}h{int(eta % 3600 // 60):02d}m" if math.isfinite(eta) and eta >= 0 else "-"
         return (f"gen {row['generation']:5d} | frames {row['frames']:9,d} | best {score(row['best_reward']):>9} | "
                 f"champion {score(row['champion_score']):>9} | rl {score(row['rl_score']):>9} | "
                 f"fitness {row['fitness_kind']:6} | fps {fps:7.1f} | ETA {eta_s}")

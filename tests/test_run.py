@@ -1,0 +1,272 @@
+"""End-to-end runs on a tiny budget (subprocesses, as a user runs them) and the command line's
+refusal of bad input."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import run_re2
+from core.logger import COLUMNS
+from core.rollout import EnvPool, run_episodes
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["-env", "Hopper-v4", "-num_frames", "1500", "-init_steps", "500", "-test_episodes", "2",
+        "-max_episode_steps", "100", "-batch_size", "32", "-wandb_mode", "disabled", "-threads", "1"]
+
+
+def start(args: list[str], logdir: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "run_re2.py", *args, "-logdir", str(logdir)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run(args: list[str], logdir: Path, timeout: float = 300) -> tuple[subprocess.CompletedProcess, Path | None]:
+    proc = subprocess.run([sys.executable, "run_re2.py", *args, "-logdir", str(logdir)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    dirs = sorted(p for p in logdir.glob("*") if p.is_dir()) if logdir.exists() else []
+    return proc, (dirs[-1] if dirs else None)
+
+
+def rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "progress.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_timing(table: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("time_s", "fps")} for r in table]
+
+
+@pytest.fixture(scope="module")
+def seed1_run(tmp_path_factory) -> Path:
+    """A tiny full ERL-Re² run with both fitness kinds (theta 0.5), shared by several tests."""
+    logdir = tmp_path_factory.mktemp("seed1")
+    proc, run_dir = run([*TINY, "-theta", "0.5", "-seed", "1"], logdir)
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
+
+
+def test_full_run_writes_progress_and_config(seed1_run):
+    table = rows(seed1_run)
+    assert list(table[0]) == list(COLUMNS)
+    frames = [int(r["frames"]) for r in table]
+    assert frames == sorted(frames) and frames[-1] >= 1500
+    assert [int(r["generation"]) for r in table] == list(range(1, len(table) + 1))
+    # Before init: no fitness, no champion (empty cells, never a fake zero); after: both.
+    assert table[0]["fitness_kind"] == "none" and table[0]["champion_score"] == "" and table[0]["fitness_max"] == ""
+    evo = [r for r in table if r["fitness_kind"] != "none"]
+    assert evo and all(r["champion_score"] and r["fitness_max"] for r in evo)
+    assert {r["fitness_kind"] for r in evo} <= {"mc", "h_step"}
+    for r in table:
+        scores = [float(r[k]) for k in ("champion_score", "rl_score") if r[k]]
+        assert float(r["best_reward"]) == max(scores)
+    trained = [r for r in table if r["critic_loss"]]
+    assert trained and all(r["pevfa_loss"] and r["actor_loss"] for r in trained)
+    assert any(r["ea_loss"] for r in trained) and any(r["elite_rate"] for r in trained)
+
+    config = json.loads((seed1_run / "config.json").read_text())
+    assert config["env"] == "Hopper-v4" and config["task"] == "Hopper" and config["variant"] == "ERL-Re2"
+    s, src = config["settings"], config["sources"]
+    # Hopper's paper settings (frac 0.2, H 50, K 3) as task defaults; theta from the flag.
+    assert (s["frac"], s["time_steps"], s["K"], s["gamma"], s["sync_period"]) == (0.2, 50, 3, 0.99, 1)
+    assert src["frac"] == "task default" and src["theta"] == "flag" and s["theta"] == 0.5
+    assert src["tau"] == "built-in" and s["EA"] is True and s["RL"] is True
+    assert config["versions"]["torch"].startswith("2.13.0") and "wandb_run_id" in config
+    assert (seed1_run / "checkpoint.pt").is_file()
+
+
+def test_both_fitness_kinds(tmp_path):
+    for theta, kind in (("1", "mc"), ("0", "h_step")):
+        proc, run_dir = run([*TINY, "-theta", theta, "-num_frames", "1000"], tmp_path / theta)
+        assert proc.returncode == 0, proc.stderr
+        kinds = {r["fitness_kind"] for r in rows(run_dir)} - {"none"}
+        assert kinds == {kind}
+
+
+def test_ea_only_and_rl_only(tmp_path):
+    proc, run_dir = run([*TINY, "-EA", "-num_frames", "600"], tmp_path / "ea")
+    assert proc.returncode == 0, proc.stderr
+    assert "EA-only" in proc.stdout
+    table = rows(run_dir)
+    assert all(r["fitness_kind"] == "mc" and r["champion_score"] and r["rl_score"] == "" for r in table)
+    assert all(r["critic_loss"] == "" and r["pevfa_loss"] == "" for r in table)  # nothing trains
+    assert json.loads((run_dir / "config.json").read_text())["variant"] == "EA only"
+
+    proc, run_dir = run([*TINY, "-RL", "-num_frames", "1000"], tmp_path / "rl")
+    assert proc.returncode == 0, proc.stderr
+    table = rows(run_dir)
+    assert all(r["fitness_kind"] == "none" and r["champion_score"] == "" and r["rl_score"] for r in table)
+    assert any(r["critic_loss"] for r in table) and all(r["pevfa_loss"] == "" and r["ea_loss"] == "" for r in table)
+    assert json.loads((run_dir / "config.json").read_text())["variant"] == "RL only"
+
+
+def test_humanoid_actions_stay_in_bounds():
+    pool = EnvPool("Humanoid-v4", 2, max_episode_steps=20)
+    assert np.allclose(pool.high, 0.4) and np.allclose(pool.low, -0.4)
+    sent = []
+    for env in pool.envs:
+        step = env.step
+        env.step = lambda a, step=step: (sent.append(np.array(a)), step(a))[1]
+    extreme = np.array([[1.0] * 8 + [-1.0] * 9])
+    run_episodes(pool, lambda obs, idx: np.repeat(extreme, len(idx), 0), [1, 2])
+    sent = np.stack(sent)
+    assert np.abs(sent).max() == pytest.approx(0.4) and np.all(np.abs(sent) <= 0.4 + 1e-7)
+    assert np.allclose(sent[0], 0.4 * extreme[0])  # policy space [-1, 1] maps onto the bounds
+
+
+def test_humanoid_run(tmp_path):
+    proc, run_dir = run(["-env", "Humanoid-v4", "-num_frames", "300", "-init_steps", "100", "-test_episodes", "1",
+                         "-max_episode_steps", "50", "-batch_size", "16", "-wandb_mode", "disabled", "-threads", "1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert int(rows(run_dir)[-1]["frames"]) >= 300
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["-env", "HalfCheetah-v9"], "-env: unknown task 'HalfCheetah-v9'; did you mean HalfCheetah-v"),
+    (["-env", "Hoppr-v4"], "did you mean Hopper-v4"),
+    (["-pop_size", "1"], "-pop_size must be an integer >= 2"),
+    (["-K", "0"], "-K must be in [1, pop_size + 1] = [1, 6]"),
+    (["-K", "7"], "-K must be in [1, pop_size + 1]"),
+    (["-theta", "1.5"], "-theta must be in [0, 1]"),
+    (["-frac", "-0.1"], "-frac must be in [0, 1]"),
+    (["-prob_reset_and_sup", "1.2"], "-prob_reset_and_sup must be in [0, 1]"),
+    (["-prob_reset_and_sup", "0.6"], "-prob_reset_and_sup must be <= 0.5"),
+    (["-OFF_TYPE", "3"], "-OFF_TYPE must be 1 or 2"),
+    (["-num_frames", "0"], "-num_frames must be a positive integer"),
+    (["-time_steps", "-5"], "-time_steps must be a positive integer"),
+    (["-test_episodes", "0"], "-test_episodes must be a positive integer"),
+    (["-batch_size", "0"], "-batch_size must be a positive integer"),
+    (["-num_evals", "0"], "-num_evals must be a positive integer"),
+    (["-logdir", "/proc/forbidden/logs"], "-logdir: cannot create or write to"),
+    (["-rl_algo", "sac"], "argument -rl_algo: invalid choice: 'sac'"),
+    (["-wandb_mode", "cloud"], "argument -wandb_mode: invalid choice"),
+    (["-pop_size", "five"], "argument -pop_size: invalid int value"),
+])
+def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path):
+    if "-logdir" not in argv:
+        argv = [*argv, "-logdir", str(tmp_path / "logs")]
+    with pytest.raises(SystemExit) as exc:
+        sys.exit(run_re2.main(argv))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())  # no run started
+
+
+def test_bad_input_from_the_shell(tmp_path):
+    proc, _ = run(["-pop_size", "1"], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == "run_re2.py: error: -pop_size must be an integer >= 2 (got 1)"
+
+
+def test_same_seed_same_rows_and_other_seed_differs(seed1_run, tmp_path):
+    proc, again = run([*TINY, "-theta", "0.5", "-seed", "1"], tmp_path / "again")
+    assert proc.returncode == 0, proc.stderr
+    assert without_timing(rows(again)) == without_timing(rows(seed1_run))
+    proc, other = run([*TINY, "-theta", "0.5", "-seed", "2", "-num_frames", "600"], tmp_path / "other")
+    assert proc.returncode == 0, proc.stderr
+    n = min(len(rows(other)), len(rows(seed1_run)))
+    assert without_timing(rows(other))[:n] != without_timing(rows(seed1_run))[:n]
+
+
+def _wait_for_rows(run_dir_parent: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> Path:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        dirs = list(run_dir_parent.glob("*/progress.csv"))
+        if dirs:
+            table = rows(dirs[0].parent)
+            if table and predicate(table):
+                return dirs[0].parent
+        time.sleep(0.2)
+    raise AssertionError("run did not get far enough in time")
+
+
+def test_sigterm_then_resume_gives_the_uninterrupted_rows(seed1_run, tmp_path):
+    proc = start([*TINY, "-theta", "0.5", "-seed", "1"], tmp_path)
+    # Interrupt once learning and evolution are both under way.
+    run_dir = _wait_for_rows(tmp_path, proc, lambda t: t[-1]["fitness_kind"] != "none" and t[-1]["critic_loss"] != "")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "SIGTERM received: checkpoint written" in out and f"run_re2.py -resume {run_dir}" in out
+    interrupted = len(rows(run_dir))
+    assert interrupted < len(rows(seed1_run))
+    resumed = subprocess.run([sys.executable, "run_re2.py", "-resume", str(run_dir)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert without_timing(rows(run_dir)) == without_timing(rows(seed1_run))
+
+
+def test_crash_after_checkpoint_resumes_without_duplicate_rows(seed1_run, tmp_path):
+    """SIGKILL (no chance to save): the rows written after the last periodic checkpoint are
+    dropped on resume and recomputed identically."""
+    proc = start([*TINY, "-theta", "0.5", "-seed", "1", "-checkpoint_every", "700"], tmp_path)
+    run_dir = _wait_for_rows(tmp_path, proc, lambda t: int(t[-1]["frames"]) >= 900)
+    proc.kill()
+    proc.communicate()
+    assert (run_dir / "checkpoint.pt").is_file()
+    resumed = subprocess.run([sys.executable, "run_re2.py", "-resume", str(run_dir)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert without_timing(rows(run_dir)) == without_timing(rows(seed1_run))
+
+
+def _snapshot(run_dir: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in run_dir.iterdir()}
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "foreign", "not_a_run"])
+def test_bad_checkpoint_is_refused_and_touches_nothing(case, seed1_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    if case != "not_a_run":
+        (run_dir / "config.json").write_text((seed1_run / "config.json").read_text())
+        (run_dir / "progress.csv").write_text((seed1_run / "progress.csv").read_text())
+    if case == "truncated":
+        data = (seed1_run / "checkpoint.pt").read_bytes()
+        (run_dir / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    elif case == "foreign":
+        import torch
+
+        torch.save({"model": torch.zeros(3)}, run_dir / "checkpoint.pt")
+    before = _snapshot(run_dir)
+    assert run_re2.main(["-resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("run_re2.py: error: -resume:"), err
+    assert _snapshot(run_dir) == before
+
+
+def test_non_finite_loss_stops_with_a_message(tmp_path, capsys, monkeypatch):
+    from core.ddpg import ERLRe2Learner
+
+    real = ERLRe2Learner.pop_losses
+
+    def poisoned(self):
+        out = real(self)
+        if out["critic_loss"] is not None:
+            out["critic_loss"] = float("nan")
+        return out
+
+    monkeypatch.setattr(ERLRe2Learner, "pop_losses", poisoned)
+    code = run_re2.main([*TINY, "-num_frames", "1000", "-checkpoint_every", "100", "-logdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "non-finite critic_loss" in err and "at generation" in err and "last good checkpoint:" in err
+    assert "checkpoint.pt" in err
+
+
+def test_wandb_offline_needs_no_login(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    env["WANDB_API_KEY"] = ""
+    proc = subprocess.run([sys.executable, "run_re2.py", *TINY[:-4], "-num_frames", "60", "-init_steps", "50",
+                           "-logdir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = next(tmp_path.glob("*__seed1__*"))
+    assert list((run_dir / "wandb").glob("offline-run-*"))
