@@ -29,7 +29,7 @@ def _one_thread():
 
 
 def make_cfg(**kw) -> LearnerConfig:
-    base = dict(state_dim=S, action_dim=A, pop_size=N, batch_size=32)
+    base = {"state_dim": S, "action_dim": A, "pop_size": N, "batch_size": 32}
     base.update(kw)
     return LearnerConfig(**base)
 
@@ -311,7 +311,7 @@ def test_ea_loss_reaches_phi():
     learner = make_learner(actor_alpha=0.0, EA_actor_alpha=1.0, K=2)
     phi0, rl0 = snapshot(learner.phi.parameters()), snapshot(rl_params(learner))
     pevfa0, critic0 = snapshot(learner.pevfa.parameters()), snapshot(learner.critic.parameters())
-    l_rl, l_ea = learner._actor_step(batch, use_ea_loss=True)
+    _, l_ea = learner._actor_step(batch, use_ea_loss=True)
     assert l_ea is not None
     assert all_moved(phi0, learner.phi.parameters())
     assert all_moved(rl0, rl_params(learner))

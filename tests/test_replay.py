@@ -27,7 +27,7 @@ def transitions(ids, terminated=None):
 def stored_ids(mem: ReplayMemory) -> list[int]:
     """The ids in the filled rows, in row order."""
     data = mem.state_dict()["data"]
-    return [int(round(v)) for v in data[:, 0].tolist()]
+    return [round(v) for v in data[:, 0].tolist()]
 
 
 def gen(seed: int) -> torch.Generator:
