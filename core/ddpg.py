@@ -148,7 +148,7 @@ class ERLRe2Learner(nn.Module):
         """Noise-free actions of actor ``heads[m]`` (index into ``actors()``) in state ``states[m]``."""
         w, b = self.actors()
         idx = torch.as_tensor(heads, device=self.device)
-        feat = self.phi(torch.as_tensor(states, dtype=torch.float32, device=self.device))
+        feat = self.phi(torch.as_tensor(states, dtype=torch.float32, device=self.device), rowwise=True)
         return policy_actions(w[idx], b[idx], feat.unsqueeze(1))[:, 0].cpu().numpy()
 
     @torch.no_grad()

@@ -55,9 +55,20 @@ class SharedStateRepresentation(nn.Module):
         self.l2 = nn.Linear(HIDDEN[0], ls)
         self.ln2 = LayerNorm(ls)
 
-    def forward(self, state: torch.Tensor) -> torch.Tensor:
-        x = torch.tanh(self.ln1(self.l1(state)))
-        return torch.tanh(self.ln2(self.l2(x)))
+    def forward(self, state: torch.Tensor, rowwise: bool = False) -> torch.Tensor:
+        """φ(s). ``rowwise=True`` (acting) computes each state's row with its own 1-row product,
+        so an action never depends on how many episodes share the call: lockstep rollouts then
+        match one-by-one episodes bit for bit (a GEMM's rounding depends on the batch size, and
+        chaotic tasks amplify 1e-7 into a different trajectory)."""
+        linear = _rowwise_linear if rowwise else F.linear
+        x = torch.tanh(self.ln1(linear(state, self.l1.weight, self.l1.bias)))
+        return torch.tanh(self.ln2(linear(x, self.l2.weight, self.l2.bias)))
+
+
+def _rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    m = x.shape[0]
+    w = weight.t()
+    return torch.baddbmm(bias.expand(m, 1, -1), x.unsqueeze(1), w.expand(m, *w.shape))[:, 0]
 
 
 def linear_head_init(n: int, action_dim: int, ls: int = LS, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
