@@ -65,7 +65,10 @@ class ReplayMemory:
 
     # --- checkpointing: only the filled part is saved -------------------------------------------
     def state_dict(self) -> dict:
-        return {"data": self.data[: self.size].cpu(), "ptr": self.ptr, "size": self.size, "capacity": self.capacity}
+        data = self.data[: self.size]
+        # torch.save writes a view's whole storage: copy when only part of the ring is filled.
+        data = data.cpu() if self.size == self.capacity else data.clone().cpu()
+        return {"data": data, "ptr": self.ptr, "size": self.size, "capacity": self.capacity}
 
     def load_state_dict(self, state: dict) -> None:
         if state["capacity"] != self.capacity or state["data"].shape[1] != self.data.shape[1]:
