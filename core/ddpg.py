@@ -79,6 +79,14 @@ class _ScaleGrad(torch.autograd.Function):
         return grad * ctx.alpha, None
 
 
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
+    """``nn.utils.clip_grad_norm_`` (same formula: scale by min(1, max_norm / (‖g‖ + 1e-6))) in
+    four multi-tensor ops and no host sync; the library version adds several ops per tensor."""
+    grads = [p.grad for p in params]
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
+
+
 def _adam(params, lr: float) -> torch.optim.Adam:
     # The fused kernel (CPU and CUDA) is ~3x faster than the multi-tensor one at these sizes.
     return torch.optim.Adam(params, lr=lr, fused=True)
@@ -240,14 +248,14 @@ class ERLRe2Learner(nn.Module):
         for p, g in zip(self._phi_params + self._rl_params, grads):
             p.grad = g
         for opt, params in ((self.phi_opt, self._phi_params), (self.rl_opt, self._rl_params)):
-            nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
+            clip_grad_norm(params, cfg.grad_clip)
             opt.step()
         return l_rl.detach(), (l_ea.detach() if l_ea is not None else None)
 
     def _step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(params, self.cfg.grad_clip, foreach=True)
+        clip_grad_norm(params, self.cfg.grad_clip)
         opt.step()
 
     @staticmethod

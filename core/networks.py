@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 LS = 300  # width of the shared state representation (the linear heads' input)
 HIDDEN = (400, 300)
+ALL = slice(None)  # every stacked net
 
 
 class LayerNorm(nn.Module):
@@ -32,11 +33,17 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(shape))
         self.eps = eps
 
-    def forward(self, x: torch.Tensor, nets: slice = slice(None)) -> torch.Tensor:
-        gain, bias = (self.gain, self.bias) if self.gain.dim() == 1 else (self.gain[nets], self.bias[nets])
+    def forward(self, x: torch.Tensor, nets: slice = ALL) -> torch.Tensor:
+        gain, bias = _pick(self.gain, nets), _pick(self.bias, nets)
         n = x.shape[-1]
         normed = F.layer_norm(x, (n,), eps=self.eps * self.eps)
         return torch.addcmul(bias, gain * math.sqrt((n - 1) / n), normed)
+
+
+def _pick(param: torch.Tensor, nets: slice) -> torch.Tensor:
+    """The stacked nets ``nets`` of a parameter; the parameter itself when all are used (indexing
+    would add a slice and its backward, a zero-fill and copy, to every training step)."""
+    return param if nets == ALL else param[nets]
 
 
 def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
@@ -115,7 +122,7 @@ class StackedValueMLP(nn.Module):
         self.w3 = nn.Parameter(_uniform((n, h2, 1), h2).data * 0.1)
         self.b3 = nn.Parameter(_uniform((n, 1, 1), h2).data * 0.1)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, nets: slice = slice(None)) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, nets: slice = ALL) -> torch.Tensor:
         """Values of nets ``nets`` (all by default; ``slice(0, 1)`` for Q1/V1 alone).
 
         x: ``[B, in]`` (shared by every net and policy) or ``[P, B, in]`` (one slice per policy);
@@ -123,7 +130,7 @@ class StackedValueMLP(nn.Module):
         ``[n', P, B, 1]``
         (``P = 1`` without policies).
         """
-        w1, b1 = self.w1[nets], self.b1[nets]
+        w1, b1 = _pick(self.w1, nets), _pick(self.b1, nets)
         n = w1.shape[0]
         if x.dim() == 2:
             x = x.unsqueeze(0)
@@ -131,13 +138,13 @@ class StackedValueMLP(nn.Module):
         h = torch.matmul(x.reshape(1, -1, x.shape[-1]), w1)  # [n, P'·B, h1]
         if cond is not None:
             h = h.view(n, -1, b, h.shape[-1])  # [n, P' (1 or P), B, h1]
-            h = h + (torch.matmul(cond, self.w1_cond[nets]) + b1).unsqueeze(2)
+            h = h + (torch.matmul(cond, _pick(self.w1_cond, nets)) + b1).unsqueeze(2)
             h = h.expand(n, p, b, h.shape[-1]).reshape(n, p * b, -1)
         else:
             h = h + b1
         h = F.leaky_relu(self.ln1(h, nets))
-        h = F.leaky_relu(self.ln2(torch.baddbmm(self.b2[nets], h, self.w2[nets]), nets))
-        return torch.baddbmm(self.b3[nets], h, self.w3[nets]).view(n, p, b, 1)
+        h = F.leaky_relu(self.ln2(torch.baddbmm(_pick(self.b2, nets), h, _pick(self.w2, nets)), nets))
+        return torch.baddbmm(_pick(self.b3, nets), h, _pick(self.w3, nets)).view(n, p, b, 1)
 
 
 class StackedPolicyEncoder(nn.Module):
@@ -150,13 +157,13 @@ class StackedPolicyEncoder(nn.Module):
         self.w2, self.b2 = _uniform((n, pr, pr), pr), _uniform((n, 1, pr), pr)
         self.w3, self.b3 = _uniform((n, pr, pr), pr), _uniform((n, 1, pr), pr)
 
-    def forward(self, rows: torch.Tensor, nets: slice = slice(None)) -> torch.Tensor:
+    def forward(self, rows: torch.Tensor, nets: slice = ALL) -> torch.Tensor:
         """rows ``[P, A, ls+1]`` (from ``core.ddpg.policy_rows``) → χ ``[n', P, pr]``."""
         p, a, _ = rows.shape
         x = rows.reshape(1, p * a, -1)
-        h = F.leaky_relu(torch.matmul(x, self.w1[nets]) + self.b1[nets])
-        h = F.leaky_relu(torch.baddbmm(self.b2[nets], h, self.w2[nets]))
-        h = torch.baddbmm(self.b3[nets], h, self.w3[nets])
+        h = F.leaky_relu(torch.matmul(x, _pick(self.w1, nets)) + _pick(self.b1, nets))
+        h = F.leaky_relu(torch.baddbmm(_pick(self.b2, nets), h, _pick(self.w2, nets)))
+        h = torch.baddbmm(_pick(self.b3, nets), h, _pick(self.w3, nets))
         return h.view(h.shape[0], p, a, -1).mean(2)
 
 
@@ -172,9 +179,9 @@ class PeVFA(nn.Module):
         self.encoder = StackedPolicyEncoder(n, ls, pr)
         self.value = StackedValueMLP(n, input_dim, cond_dim=pr)
 
-    def policy_representation(self, rows: torch.Tensor, nets: slice = slice(None)) -> torch.Tensor:
+    def policy_representation(self, rows: torch.Tensor, nets: slice = ALL) -> torch.Tensor:
         return self.encoder(rows, nets)
 
-    def forward(self, x: torch.Tensor, chi: torch.Tensor, nets: slice = slice(None)) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, chi: torch.Tensor, nets: slice = ALL) -> torch.Tensor:
         """x ``[B, in]`` or ``[P, B, in]``, χ ``[n', P, pr]`` from the same ``nets`` → ``[n', P, B, 1]``."""
         return self.value(x, chi, nets)
