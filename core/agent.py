@@ -109,7 +109,7 @@ class Agent:
 
     # ------------------------------------------------------------------ rollouts
     def _policy(self, heads: np.ndarray):
-        return lambda obs, idx: self.learner.act(obs, heads[idx])
+        return self.learner.policy(heads)
 
     def _reset_seeds(self, n: int, rng: np.random.Generator) -> list[int]:
         return rng.integers(0, 2**31 - 1, size=n).tolist()
@@ -132,13 +132,13 @@ class Agent:
     def rl_episode(self) -> Episodes:
         """Uniform random actions until ``init_steps`` RL frames, then ``clip(π_RL(s) + N(0, 0.1))``."""
         a_dim, warmup = self.rl_pool.action_dim, self.rl_frames < self.args.init_steps
-        heads = np.array([self.learner.rl_index])
+        act = self.learner.policy(np.array([self.learner.rl_index]))
 
         def policy(obs: np.ndarray, idx: np.ndarray) -> np.ndarray:
             if warmup:
                 return self.rng.uniform(-1.0, 1.0, size=(len(idx), a_dim))
             noise = self.rng.normal(0.0, EXPLORATION_STD, size=(len(idx), a_dim))
-            return np.clip(self.learner.act(obs, heads[idx]) + noise, -1.0, 1.0)
+            return np.clip(act(obs, idx) + noise, -1.0, 1.0)
 
         return run_episodes(self.rl_pool, policy, self._reset_seeds(1, self.rng), memory=self.memory)
 

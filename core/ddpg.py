@@ -13,6 +13,7 @@ read once per generation for logging.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,13 +152,28 @@ class ERLRe2Learner(nn.Module):
     def rl_index(self) -> int:
         return self.cfg.pop_size
 
-    @torch.no_grad()
+    def policy(self, heads: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """Noise-free acting for a rollout: ``policy(states, idx)`` gives the actions of actors
+        ``heads[idx]`` (indices into ``actors()``) in ``states``. The heads are gathered once, so
+        the policy is valid until the parameters next change (i.e. for one rollout)."""
+        with torch.no_grad():
+            w, b = self.actors()
+            rows = torch.as_tensor(heads, device=self.device)
+            w, b = w.index_select(0, rows), b.index_select(0, rows)
+
+        @torch.inference_mode()
+        def act(states: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            feat = self.phi(torch.as_tensor(states, dtype=torch.float32, device=self.device), rowwise=True)
+            if len(idx) == len(heads):  # every episode still running: no gather needed
+                return policy_actions(w, b, feat.unsqueeze(1))[:, 0].cpu().numpy()
+            sel = torch.as_tensor(idx, device=self.device)
+            return policy_actions(w.index_select(0, sel), b.index_select(0, sel), feat.unsqueeze(1))[:, 0].cpu().numpy()
+
+        return act
+
     def act(self, states: np.ndarray, heads: np.ndarray) -> np.ndarray:
         """Noise-free actions of actor ``heads[m]`` (index into ``actors()``) in state ``states[m]``."""
-        w, b = self.actors()
-        idx = torch.as_tensor(heads, device=self.device)
-        feat = self.phi(torch.as_tensor(states, dtype=torch.float32, device=self.device), rowwise=True)
-        return policy_actions(w[idx], b[idx], feat.unsqueeze(1))[:, 0].cpu().numpy()
+        return self.policy(heads)(states, np.arange(len(heads)))
 
     @torch.no_grad()
     def pevfa_value(self, states: np.ndarray, heads: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ def run_episodes(
     """Play ``len(reset_seeds)`` episodes on the pool's first instances in lockstep.
 
     An episode ends when the task terminates or truncates (time limit), or after ``horizon``
-    steps. Transitions of every step are stored in ``memory`` (if given), one batch per step.
+    steps. Transitions are stored in ``memory`` (if given) in step order, in one write at the end.
     """
     m = len(reset_seeds)
     envs = pool.envs[:m]
@@ -75,6 +75,7 @@ def run_episodes(
     returns, lengths = np.zeros(m), np.zeros(m, dtype=np.int64)
     terminated, active = np.zeros(m, dtype=bool), np.ones(m, dtype=bool)
     discount = np.ones(m)
+    stored: list[tuple] = []
     while active.any():
         idx = np.flatnonzero(active)
         actions = policy(obs[idx], idx)
@@ -88,10 +89,12 @@ def run_episodes(
         discount[idx] *= gamma
         lengths[idx] += 1
         if memory is not None:
-            memory.add(obs[idx], actions, rewards, next_obs[idx], terms)
+            stored.append((obs[idx], actions, rewards, next_obs[idx], terms))
         if horizon is not None:
             ended |= lengths[idx] >= horizon
         terminated[idx] = terms
         active[idx[ended]] = False
         obs = next_obs
+    if stored:  # one write, in the same order as step by step
+        memory.add(*(np.concatenate(column) for column in zip(*stored)))
     return Episodes(returns, lengths, terminated, obs)
