@@ -26,12 +26,8 @@ from core.tasks import PAPER_SCORES, task_family
 
 # Settings that are per-run bookkeeping, never a reason to split runs into groups.
 IGNORED_SETTINGS: frozenset[str] = frozenset({
-    "seed", "logdir", "resume", "run_name", "exp_name",
-    "wandb_mode", "wandb_project", "wandb_entity", "wandb_group", "wandb_name", "wandb_tags",
-    "num_frames", "checkpoint_every", "checkpoint_dir", "save_every", "save_model",
-    "log_every", "print_every", "verbose", "quiet", "notes", "tag", "tags",
-    "disable_cuda", "device", "cuda", "threads", "num_threads", "torch_threads",
-    "capture_video", "render",
+    "seed", "logdir", "resume", "num_frames", "checkpoint_every", "threads", "disable_cuda",
+    "wandb_mode", "wandb_project",
 })
 VARIANT_ORDER = ("ERL-Re2", "EA only", "RL only")
 GRID_POINTS = 100
