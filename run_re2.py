@@ -76,6 +76,7 @@ def open_resumed_run(run_dir: str) -> tuple[Namespace, dict, dict]:
     state = load_checkpoint(run_dir)
     if state.get("run_name") != config["run_name"]:
         raise CheckpointError(f"-resume: the checkpoint in {run_dir} belongs to run {state.get('run_name')!r}, not {config['run_name']!r}")
+    config["wandb_run_id"] = state.get("wandb_run_id", config["wandb_run_id"])  # continue the same wandb run
     return args, config, state
 
 
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def checkpoint() -> str:
         agent.elapsed += time.perf_counter() - session_start
-        path = save_checkpoint(run_dir, {**agent.state(), "run_name": config["run_name"]})
+        path = save_checkpoint(run_dir, {**agent.state(), "run_name": config["run_name"], "wandb_run_id": config["wandb_run_id"]})
         agent.elapsed -= time.perf_counter() - session_start  # keep counting this session's time
         return path
 
