@@ -1,0 +1,59 @@
+"""The fast paths compute the same numbers as the plain ones they replace."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.ddpg import clip_grad_norm
+from core.networks import SharedStateRepresentation, StackedValueMLP
+
+
+def test_clip_grad_norm_is_bit_identical_to_torch():
+    torch.manual_seed(0)
+    for scale in (1e-3, 1.0, 1e3):  # below, around and above the max norm of 10
+        ours = [nn.Parameter(torch.randn(40, 30)) for _ in range(4)]
+        theirs = [nn.Parameter(p.detach().clone()) for p in ours]
+        for a, b in zip(ours, theirs):
+            a.grad = torch.randn_like(a) * scale
+            b.grad = a.grad.clone()
+        clip_grad_norm(ours, 10.0)
+        nn.utils.clip_grad_norm_(theirs, 10.0)
+        assert all(torch.equal(a.grad, b.grad) for a, b in zip(ours, theirs))
+
+
+def _reference_layer_norm(x, gain, bias, eps=1e-6):
+    return gain * (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + eps) + bias
+
+
+def test_stacked_twin_critic_equals_two_plain_critics():
+    """Both Q heads in one batched call == two separate Linear→LN→leaky_relu stacks (the reference)."""
+    torch.manual_seed(0)
+    critic = StackedValueMLP(2, 23)
+    x = torch.randn(64, 23)
+    q = critic(x)[:, 0]  # [2, B, 1]
+    for k in range(2):
+        h = x @ critic.w1[k] + critic.b1[k]
+        h = F.leaky_relu(_reference_layer_norm(h, critic.ln1.gain[k], critic.ln1.bias[k]))
+        h = h @ critic.w2[k] + critic.b2[k]
+        h = F.leaky_relu(_reference_layer_norm(h, critic.ln2.gain[k], critic.ln2.bias[k]))
+        torch.testing.assert_close(q[k], h @ critic.w3[k] + critic.b3[k], rtol=1e-5, atol=1e-5)
+    # Q1 alone (the actor loss) is the first of the pair (to float32 rounding: another GEMM batch size).
+    torch.testing.assert_close(critic(x, nets=slice(0, 1))[0, 0], q[0], rtol=1e-5, atol=1e-6)
+
+
+def test_shared_representation_fast_layer_norm_matches_reference_formula():
+    torch.manual_seed(0)
+    phi = SharedStateRepresentation(17)
+    with torch.no_grad():  # non-trivial gains and biases
+        for ln in (phi.ln1, phi.ln2):
+            ln.gain.uniform_(0.5, 1.5)
+            ln.bias.uniform_(-0.5, 0.5)
+    s = torch.randn(32, 17) * 3
+    h = torch.tanh(_reference_layer_norm(phi.l1(s), phi.ln1.gain, phi.ln1.bias))
+    expected = torch.tanh(_reference_layer_norm(phi.l2(h), phi.ln2.gain, phi.ln2.bias))
+    torch.testing.assert_close(phi(s), expected, rtol=1e-5, atol=1e-5)
+    # acting's row-by-row products give the same features as the batched ones
+    torch.testing.assert_close(phi(s, rowwise=True), phi(s), rtol=1e-5, atol=1e-5)
+    # and each row's features do not depend on the other rows of the call
+    assert torch.equal(phi(s, rowwise=True)[:5], phi(s[:5], rowwise=True))
