@@ -4,7 +4,8 @@
    matmul FLOPs of one iteration, and the floor: the same matmuls (recorded op by op, same
    shapes) replayed alone on this machine. ``update_vs_floor`` = iteration time / floor time.
 2. Rollouts: µs per frame of one generation's episodes (5 population members in lockstep, then
-   10 champion and 10 RL test episodes), against bare ``env.step`` for the same steps.
+   10 champion and 10 RL test episodes), against bare ``env.step`` of the same instances, in the
+   same lockstep order, for the same number of steps.
 3. End to end: frames/s of a short run with the paper's settings past init, and the hours a 1M-frame
    run would take at that rate (the iteration count is one per frame, so the rate past init holds).
 The last line printed is one JSON object with every figure.
@@ -115,27 +116,33 @@ def bench_rollouts(device: torch.device, env_id: str, max_steps: int) -> dict:
     pop, tests = EnvPool(env_id, 5, max_steps), EnvPool(env_id, 10, max_steps)
     a_dim = pop.action_dim
 
-    def generation() -> int:
-        frames = 0
-        for pool, heads, mem in ((pop, np.arange(5), memory), (tests, np.zeros(10, int), None), (tests, np.full(10, 5), None)):
-            ep = run_episodes(pool, lambda obs, idx, h=heads: learner.act(obs, h[idx]), list(range(len(heads))), memory=mem)
-            frames += ep.frames
-        return frames
+    batches = ((pop, np.arange(5), memory), (tests, np.zeros(10, int), None), (tests, np.full(10, 5), None))
+
+    def generation() -> list[np.ndarray]:
+        lengths = []
+        for pool, heads, mem in batches:
+            ep = run_episodes(pool, learner.policy(heads), list(range(len(heads))), memory=mem)
+            lengths.append(ep.lengths)
+        return lengths
 
     generation()  # warm-up
     t = time.perf_counter()
-    frames = generation()
+    lengths = generation()
     policy_s = time.perf_counter() - t
+    frames = int(sum(x.sum() for x in lengths))
 
-    # Bare environment: the same number of steps, no policy, no storage.
-    env = pop.envs[0]
+    # Bare environment: the same instances stepped in the same lockstep order for the same
+    # number of steps, with random actions and nothing else (no policy, no bookkeeping).
     actions = np.random.default_rng(0).uniform(-1, 1, (1000, a_dim))
-    env.reset(seed=0)
     t = time.perf_counter()
-    for i in range(frames):
-        _, _, term, trunc, _ = env.step(actions[i % 1000])
-        if term or trunc:
-            env.reset()
+    for (pool, heads, _), steps in zip(batches, lengths):
+        envs = pool.envs[: len(heads)]
+        for i, env in enumerate(envs):
+            env.reset(seed=i)
+        for step in range(int(steps.max())):
+            for env, n in zip(envs, steps):
+                if step < n:
+                    env.step(actions[step % 1000])
     bare_s = time.perf_counter() - t
     pop.close()
     tests.close()
