@@ -123,19 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, lambda s, _f: stop.append(s)) for sig in EXIT_FOR_SIGNAL}
 
     def checkpoint() -> str:
-        agent.elapsed += time.perf_counter() - session_start
-        path = save_checkpoint(run_dir, {**agent.state(), "run_name": config["run_name"], "wandb_run_id": config["wandb_run_id"]})
-        agent.elapsed -= time.perf_counter() - session_start  # keep counting this session's time
-        return path
+        return save_checkpoint(run_dir, {**agent.state(), "run_name": config["run_name"], "wandb_run_id": config["wandb_run_id"]})
 
-    session_start = time.perf_counter()
     last_checkpoint = os.path.join(run_dir, FILENAME) if state is not None else None
     next_checkpoint = (agent.frames // args.checkpoint_every + 1) * args.checkpoint_every
     code = 0
     try:
         while agent.frames < args.num_frames and not stop:
             row = agent.train()
-            row["time_s"] = round(agent.elapsed + time.perf_counter() - session_start, 3)
+            row["time_s"] = round(agent.wall_time(), 3)
             row["fps"] = round(agent.frames / row["time_s"], 2) if row["time_s"] > 0 else None
             logger.log(row)
             if agent.frames >= next_checkpoint:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from argparse import Namespace
 
 import fastrand
@@ -57,6 +58,7 @@ class Agent:
         self.ssne = SSNE(n, args.frac, args.prob_reset_and_sup, self.rng) if args.EA else None
         self.frames = self.rl_frames = self.games = self.generation = self.evo_times = 0
         self.elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
+        self._session_start = time.perf_counter()
 
     # ------------------------------------------------------------------ §3, one generation
     def train(self) -> dict:
@@ -147,6 +149,10 @@ class Agent:
         heads = np.full(self.args.test_episodes, head)
         return float(run_episodes(self.test_pool, self._policy(heads), self._reset_seeds(len(heads), self.test_rng)).returns.mean())
 
+    def wall_time(self) -> float:
+        """Seconds this run has been running, across resumes."""
+        return self.elapsed + time.perf_counter() - self._session_start
+
     # ------------------------------------------------------------------ checkpointing
     def state(self) -> dict:
         torch_rng = {"cpu": torch.get_rng_state()}
@@ -156,7 +162,8 @@ class Agent:
             "learner": self.learner.checkpoint_state(),
             "memory": self.memory.state_dict(),
             "ssne": {"rl_policy": self.ssne.rl_policy, "selection_stats": dict(self.ssne.selection_stats)} if self.ssne else None,
-            "counters": {k: getattr(self, k) for k in ("frames", "rl_frames", "games", "generation", "evo_times", "elapsed")},
+            "counters": {**{k: getattr(self, k) for k in ("frames", "rl_frames", "games", "generation", "evo_times")},
+                         "elapsed": self.wall_time()},
             "rng": {"numpy": self.rng.bit_generator.state, "numpy_test": self.test_rng.bit_generator.state,
                     "python": random.getstate(), "torch": torch_rng},
         }
@@ -169,6 +176,7 @@ class Agent:
             self.ssne.selection_stats.update(state["ssne"]["selection_stats"])
         for k, v in state["counters"].items():
             setattr(self, k, v)
+        self._session_start = time.perf_counter()
         rng = state["rng"]
         self.rng.bit_generator.state = rng["numpy"]
         self.test_rng.bit_generator.state = rng["numpy_test"]

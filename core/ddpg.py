@@ -164,10 +164,11 @@ class ERLRe2Learner(nn.Module):
         @torch.inference_mode()
         def act(states: np.ndarray, idx: np.ndarray) -> np.ndarray:
             feat = self.phi(torch.as_tensor(states, dtype=torch.float32, device=self.device), rowwise=True)
-            if len(idx) == len(heads):  # every episode still running: no gather needed
-                return policy_actions(w, b, feat.unsqueeze(1))[:, 0].cpu().numpy()
-            sel = torch.as_tensor(idx, device=self.device)
-            return policy_actions(w.index_select(0, sel), b.index_select(0, sel), feat.unsqueeze(1))[:, 0].cpu().numpy()
+            w_i, b_i = w, b
+            if len(idx) < len(heads):  # some episodes have ended: the heads of the running ones
+                sel = torch.as_tensor(idx, device=self.device)
+                w_i, b_i = w.index_select(0, sel), b.index_select(0, sel)
+            return policy_actions(w_i, b_i, feat.unsqueeze(1))[:, 0].cpu().numpy()
 
         return act
 
