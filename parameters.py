@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("-threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     a("-wandb_mode", default="offline", choices=["offline", "online", "disabled"], help="wandb logging (offline needs no login)")
     a("-wandb_project", default="ERL-Re2", help="wandb project name")
+    a("-capture_video", action="store_true",
+      help="at each checkpoint, record one noise-free episode of the champion and of the RL agent to "
+           "RUN_DIR/videos/<frames>_<actor>.mp4 (and to wandb); needs an offscreen MuJoCo renderer (EGL), "
+           "without one the run warns once and continues without videos; training is unchanged either way")
     return p
 
 

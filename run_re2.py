@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         error(str(exc))
         return EXIT_BAD_INPUT
 
+    capture_video = getattr(args, "capture_video", False)  # absent from runs started before the flag
+    if capture_video:
+        from core.video import ensure_gl_backend
+
+        ensure_gl_backend()  # before MuJoCo is first imported
     import torch  # heavy imports only once the input is known to be good
 
     from core.agent import Agent, NonFiniteLoss
@@ -119,11 +124,19 @@ def main(argv: list[str] | None = None) -> int:
         print("EA is off (RL-only ablation): no population, no PeVFA; the RL head and phi learn by TD3.", flush=True)
 
     logger = RunLogger(run_dir, config, args.wandb_mode, args.wandb_project, args.num_frames)
+    videos = None
+    if capture_video:
+        from core.video import CheckpointVideos
+
+        videos = CheckpointVideos(run_dir, args.env, args.max_episode_steps, args.seed, logger.log_video)
     stop: list[int] = []
     previous = {sig: signal.signal(sig, lambda s, _f: stop.append(s)) for sig in EXIT_FOR_SIGNAL}
 
     def checkpoint() -> str:
-        return save_checkpoint(run_dir, {**agent.state(), "run_name": config["run_name"], "wandb_run_id": config["wandb_run_id"]})
+        path = save_checkpoint(run_dir, {**agent.state(), "run_name": config["run_name"], "wandb_run_id": config["wandb_run_id"]})
+        if videos is not None and not stop:  # a signalled run should exit promptly
+            videos.capture(agent)
+        return path
 
     last_checkpoint = os.path.join(run_dir, FILENAME) if state is not None else None
     next_checkpoint = (agent.frames // args.checkpoint_every + 1) * args.checkpoint_every

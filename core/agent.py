@@ -39,6 +39,15 @@ def seed_everything(seed: int) -> tuple[np.random.Generator, np.random.Generator
     return np.random.default_rng(train_ss), np.random.default_rng(test_ss)
 
 
+def learner_config(args: Namespace, state_dim: int, action_dim: int) -> LearnerConfig:
+    """The learner's settings from a run's settings (training, and ``core.evaluate`` rebuilding it)."""
+    return LearnerConfig(
+        state_dim=state_dim, action_dim=action_dim, pop_size=args.pop_size, pr=args.pr, gamma=args.gamma, tau=args.tau,
+        TD3_noise=args.TD3_noise, K=args.K, actor_alpha=args.actor_alpha, EA_actor_alpha=args.EA_actor_alpha,
+        OFF_TYPE=args.OFF_TYPE, use_all=args.use_all, rl_algo=args.rl_algo, EA=args.EA, batch_size=args.batch_size,
+    )
+
+
 class Agent:
     def __init__(self, args: Namespace, device: torch.device):
         self.args = args
@@ -48,16 +57,13 @@ class Agent:
         self.rl_pool = EnvPool(args.env, 1, args.max_episode_steps)
         self.test_pool = EnvPool(args.env, args.test_episodes, args.max_episode_steps)
         s, a = self.rl_pool.state_dim, self.rl_pool.action_dim
-        cfg = LearnerConfig(
-            state_dim=s, action_dim=a, pop_size=n, pr=args.pr, gamma=args.gamma, tau=args.tau,
-            TD3_noise=args.TD3_noise, K=args.K, actor_alpha=args.actor_alpha, EA_actor_alpha=args.EA_actor_alpha,
-            OFF_TYPE=args.OFF_TYPE, use_all=args.use_all, rl_algo=args.rl_algo, EA=args.EA, batch_size=args.batch_size,
-        )
-        self.learner = ERLRe2Learner(cfg, device, seed=args.seed)
+        self.learner = ERLRe2Learner(learner_config(args, s, a), device, seed=args.seed)
         self.memory = ReplayMemory(s, a, min(args.buffer_size, max(args.num_frames, 1)), device)
         self.ssne = SSNE(n, args.frac, args.prob_reset_and_sup, self.rng) if args.EA else None
         self.frames = self.rl_frames = self.games = self.generation = self.evo_times = 0
         self.elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
+        # The member holding the head with the best last fitness (None before any fitness).
+        self.champion: dict | None = None
         self._session_start = time.perf_counter()
 
     # ------------------------------------------------------------------ §3, one generation
@@ -80,6 +86,10 @@ class Agent:
             # 3. Champion test, then 4. one SSNE epoch on the linear heads.
             row["champion_score"] = self.test(int(np.argmax(fitness)))
             new_elite = self.ssne.epoch(learner.pop_weight, learner.pop_bias, fitness)
+            # The epoch moves members, but the first new elite is an unmutated copy of the best
+            # head, and the RL sync never overwrites it: that slot is the champion from now on.
+            self.champion = {"member": new_elite, "fitness": float(fitness.max()), "fitness_kind": row["fitness_kind"],
+                             "generation": self.generation}
 
         # 5. RL: one episode, then about one learner iteration per frame collected this generation.
         if args.RL:
@@ -162,6 +172,7 @@ class Agent:
             "learner": self.learner.checkpoint_state(),
             "memory": self.memory.state_dict(),
             "ssne": {"rl_policy": self.ssne.rl_policy, "selection_stats": dict(self.ssne.selection_stats)} if self.ssne else None,
+            "champion": self.champion,
             "counters": {**{k: getattr(self, k) for k in ("frames", "rl_frames", "games", "generation", "evo_times")},
                          "elapsed": self.wall_time()},
             "rng": {"numpy": self.rng.bit_generator.state, "numpy_test": self.test_rng.bit_generator.state,
@@ -176,6 +187,7 @@ class Agent:
             self.ssne.selection_stats.update(state["ssne"]["selection_stats"])
         for k, v in state["counters"].items():
             setattr(self, k, v)
+        self.champion = state.get("champion")  # absent from checkpoints written before it was kept
         self._session_start = time.perf_counter()
         rng = state["rng"]
         self.rng.bit_generator.state = rng["numpy"]

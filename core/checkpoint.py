@@ -28,15 +28,16 @@ def save_checkpoint(run_dir: str, state: dict) -> str:
     return path
 
 
-def load_checkpoint(run_dir: str) -> dict:
-    """Read a run's checkpoint; a missing, truncated or foreign file raises CheckpointError."""
+def load_checkpoint(run_dir: str, flag: str = "-resume") -> dict:
+    """Read a run's checkpoint; a missing, truncated or foreign file raises CheckpointError whose
+    message starts with ``flag`` (the argument that named the run directory)."""
     path = os.path.join(run_dir, FILENAME)
     if not os.path.isfile(path):
-        raise CheckpointError(f"-resume: no checkpoint at {path}")
+        raise CheckpointError(f"{flag}: no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"-resume: {path} is not a readable checkpoint ({type(exc).__name__})") from None
+        raise CheckpointError(f"{flag}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"-resume: {path} is not an ERL-Re2 checkpoint of format {FORMAT}")
+        raise CheckpointError(f"{flag}: {path} is not an ERL-Re2 checkpoint of format {FORMAT}")
     return state

@@ -70,6 +70,13 @@ class RunLogger:
             self._wandb.log({k: v for k, v in row.items() if v is not None}, step=row["frames"])
         print(self.line(row), flush=True)
 
+    def log_video(self, name: str, path: str, frames: int) -> None:
+        """A recorded episode, logged to wandb at the frame count of the checkpoint it shows."""
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({f"video/{name}": wandb.Video(path, format="mp4")}, step=frames)
+
     def line(self, row: dict) -> str:
         def score(v):
             return "-" if v is None else f"{v:.1f}"

@@ -27,7 +27,7 @@ from core.tasks import PAPER_SCORES, task_family
 # Settings that are per-run bookkeeping, never a reason to split runs into groups.
 IGNORED_SETTINGS: frozenset[str] = frozenset({
     "seed", "logdir", "resume", "num_frames", "checkpoint_every", "threads", "disable_cuda",
-    "wandb_mode", "wandb_project",
+    "wandb_mode", "wandb_project", "capture_video",
 })
 VARIANT_ORDER = ("ERL-Re2", "EA only", "RL only")
 GRID_POINTS = 100

@@ -18,8 +18,11 @@ from core.replay_memory import ReplayMemory
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def make_env(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
-    return gym.make(env_id, max_episode_steps=max_episode_steps) if max_episode_steps else gym.make(env_id)
+def make_env(env_id: str, max_episode_steps: int | None = None, **make_kwargs) -> gym.Env:
+    """``gym.make``; ``make_kwargs`` go to the task (e.g. ``render_mode`` for recorded episodes)."""
+    if max_episode_steps:
+        make_kwargs["max_episode_steps"] = max_episode_steps
+    return gym.make(env_id, **make_kwargs)
 
 
 class EnvPool:
