@@ -111,7 +111,7 @@ def renderer_problem(env_id: str) -> str | None:
         if frame is None or frame.shape[:2] != (HEIGHT, WIDTH):
             return f"rendering gave no {WIDTH}x{HEIGHT} frame"
         return None
-    except Exception as exc:  # any failure means no videos, never a failed run
+    except Exception as exc:  # noqa: BLE001 (any failure means no videos, never a failed run)
         return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     finally:
         gc.collect()
@@ -148,6 +148,7 @@ class CheckpointVideos:
         self.dir = os.path.join(run_dir, "videos")
         self.env_id, self.max_episode_steps, self.reset_seed = env_id, max_episode_steps, seed + 100
         self.log_video = log_video
+        self.last_frames: int | None = None
         problem = renderer_problem(env_id)
         self.enabled = problem is None
         if problem:
@@ -160,8 +161,9 @@ class CheckpointVideos:
 
     def capture(self, agent) -> list[str]:
         """Record the champion (if evolution has produced one) and the RL agent (if RL is on)."""
-        if not self.enabled:
+        if not self.enabled or agent.frames == self.last_frames:  # the final checkpoint can repeat the last one
             return []
+        self.last_frames = agent.frames
         from core.rollout import run_episodes
 
         actors = ([("champion", agent.champion["member"])] if agent.champion else []) + \
@@ -178,7 +180,7 @@ class CheckpointVideos:
                 pool.close()
             for (name, _), path in zip(actors, paths):
                 self.log_video(name, path, agent.frames)
-        except Exception as exc:  # a video must never end a run
+        except Exception as exc:  # noqa: BLE001 (a video must never end a run)
             self._warn(f"recording at frame {agent.frames} failed ({type(exc).__name__}: {' '.join(str(exc).split())})")
             return []
         return paths

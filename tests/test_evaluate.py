@@ -1,0 +1,212 @@
+"""core.evaluate on a tiny run's checkpoint, MP4s read back, bad run directories and flags, and
+``run_re2.py -capture_video`` leaving training untouched."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from test_run import TINY, rows, run, without_timing
+
+from core import evaluate
+from core.checkpoint import load_checkpoint
+from core.evaluate import RunError, choose_actors
+from core.video import HEIGHT, WIDTH, renderer_problem, video_info
+
+# Short episodes keep the videos (one frame per step) cheap to render on a CPU.
+SMALL = [*TINY, "-num_frames", "600", "-init_steps", "300", "-max_episode_steps", "20", "-checkpoint_every", "300",
+         "-theta", "1", "-seed", "3"]
+ROW = re.compile(r"^\| (?P<label>[^|]+?) \| (?P<mean>-?[\d.]+) ± (?P<std>[\d.]+) \| (?P<length>[\d.]+) \|$")
+
+
+def need_renderer() -> None:
+    """Skip where MuJoCo cannot render offscreen, except in CI (ERL_RE2_REQUIRE_RENDER=1) where it must."""
+    problem = renderer_problem("Hopper-v4")
+    if problem:
+        if os.environ.get("ERL_RE2_REQUIRE_RENDER") == "1":
+            pytest.fail(f"ERL_RE2_REQUIRE_RENDER=1 but no renderer: {problem}")
+        pytest.skip(f"no offscreen renderer here: {problem}")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    proc, run_dir = run(SMALL, tmp_path_factory.mktemp("small"))
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
+
+
+def table(out: str) -> dict[str, tuple[float, float, float]]:
+    found = {m["label"]: (float(m["mean"]), float(m["std"]), float(m["length"])) for m in map(ROW.match, out.splitlines()) if m}
+    assert found, out
+    return found
+
+
+def plain_episode_return(learner, head: int, reset_seed: int) -> tuple[float, int]:
+    """One episode stepped by hand (no lockstep pool), actions rescaled to the bounds here."""
+    env = gym.make("Hopper-v4", max_episode_steps=20)
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    obs, _ = env.reset(seed=reset_seed)
+    total, steps, done = 0.0, 0, False
+    while not done:
+        a = learner.act(obs[None], np.array([head]))[0]
+        obs, r, term, trunc, _ = env.step(low + (a + 1.0) * 0.5 * (high - low))
+        total, steps, done = total + r, steps + 1, term or trunc
+    env.close()
+    return total, steps
+
+
+def test_table_lists_every_actor_and_matches_plain_episodes(small_run, capsys):
+    assert evaluate.main([str(small_run), "-episodes", "3", "-seed", "7"]) == 0
+    out = capsys.readouterr().out
+    got = table(out)
+    state = load_checkpoint(str(small_run))
+    champ = state["champion"]["member"]
+    assert list(got) == [f"member{i}" + (" (champion)" if i == champ else "") for i in range(5)] + ["rl"]
+    assert f"checkpoint at {state['counters']['frames']:,} frames" in out and "resets from seed 7" in out
+    # The same numbers from episodes stepped one by one with the same reset seeds.
+    config = json.loads((small_run / "config.json").read_text())
+    settings = Namespace(**config["settings"])
+    learner = evaluate.build_learner(settings, state, 11, 3)
+    seeds = np.random.default_rng(7).integers(0, 2**31 - 1, size=3).tolist()
+    for label, head in (("rl", 5), (f"member{champ} (champion)", champ)):
+        plain = [plain_episode_return(learner, head, s) for s in seeds]
+        returns, lengths = np.array([p[0] for p in plain]), np.array([p[1] for p in plain])
+        assert got[label] == (round(returns.mean(), 1), round(returns.std(), 1), round(lengths.mean(), 1))
+        assert 1 <= lengths.max() <= 20
+
+
+def test_champion_only_and_seed_changes_resets(small_run, capsys):
+    assert evaluate.main([str(small_run), "-episodes", "2", "-actor", "champion", "-seed", "7"]) == 0
+    a = table(capsys.readouterr().out)
+    assert list(a) == ["champion"]
+    assert evaluate.main([str(small_run), "-episodes", "2", "-actor", "champion", "-seed", "8"]) == 0
+    assert table(capsys.readouterr().out)["champion"] != a["champion"]
+
+
+def test_video_is_an_mp4_with_one_frame_per_step(small_run, tmp_path, capsys):
+    need_renderer()
+    out_dir = tmp_path / "videos"
+    assert evaluate.main([str(small_run), "-episodes", "2", "-actor", "rl", "-video", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    frames = load_checkpoint(str(small_run))["counters"]["frames"]
+    path = out_dir / f"{frames}_rl.mp4"
+    assert path.read_bytes()[4:8] == b"ftyp"  # an ISO base-media (MP4) file
+    n, width, height, codec = video_info(str(path))
+    # One frame after the reset and one per step of the first episode.
+    learner = evaluate.build_learner(Namespace(**json.loads((small_run / "config.json").read_text())["settings"]),
+                                     load_checkpoint(str(small_run)), 11, 3)
+    seed = json.loads((small_run / "config.json").read_text())["seed"] + 100
+    _, steps = plain_episode_return(learner, 5, np.random.default_rng(seed).integers(0, 2**31 - 1, size=2).tolist()[0])
+    assert (n, width, height, codec) == (steps + 1, WIDTH, HEIGHT, "h264")
+    assert f"video: {path} ({steps + 1} frames)" in out
+
+
+def _copy_config(src: Path, dst: Path) -> None:
+    dst.mkdir()
+    shutil.copy(src / "config.json", dst / "config.json")
+
+
+@pytest.mark.parametrize("case", ["missing_dir", "no_config", "bad_config", "no_checkpoint", "truncated", "foreign", "other_run"])
+def test_bad_run_directory_is_one_line_exit_2(case, small_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    if case == "no_config":
+        run_dir.mkdir()
+        shutil.copy(small_run / "checkpoint.pt", run_dir)
+    elif case == "bad_config":
+        run_dir.mkdir()
+        (run_dir / "config.json").write_text('{"settings": {"lr": 1}}')
+    elif case != "missing_dir":
+        _copy_config(small_run, run_dir)
+    data = (small_run / "checkpoint.pt").read_bytes()
+    if case == "truncated":
+        (run_dir / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    elif case == "foreign":
+        torch.save({"model": torch.zeros(3)}, run_dir / "checkpoint.pt")
+    elif case == "other_run":
+        state = load_checkpoint(str(small_run))
+        torch.save({**state, "run_name": "someone-else"}, run_dir / "checkpoint.pt")
+    assert evaluate.main([str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    expected = {"missing_dir": "no such directory", "no_config": "no readable config.json", "bad_config": "no readable config.json",
+                "no_checkpoint": "no checkpoint at", "truncated": "not a readable checkpoint",
+                "foreign": "not an ERL-Re2 checkpoint", "other_run": "belongs to run 'someone-else'"}[case]
+    assert err.count("\n") == 1 and err.startswith("python -m core.evaluate: error: RUN_DIR") and expected in err, err
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["-episodes", "0"], "-episodes must be a positive integer (got 0)"),
+    (["-actor", "best"], "argument -actor: invalid choice: 'best' (choose from 'champion', 'rl', 'all')"),
+    (["-seed", "-1"], "-seed must be an integer >= 0"),
+    (["-video", "/proc/forbidden/videos"], "-video: cannot create or write to"),
+    (["-episodes", "ten"], "argument -episodes: invalid int value"),
+])
+def test_bad_flags_are_one_line_exit_2(argv, needle, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(evaluate.main([str(tmp_path), *argv]))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err
+
+
+def test_actor_choice_follows_the_variant():
+    full = Namespace(pop_size=3, EA=True, RL=True)
+    assert choose_actors("all", full, {"champion": {"member": 1}}) == [("member0", 0), ("member1 (champion)", 1), ("member2", 2), ("rl", 3)]
+    assert choose_actors("champion", full, {"champion": {"member": 2}}) == [("champion", 2)]
+    assert choose_actors("all", Namespace(pop_size=3, EA=False, RL=True), {"champion": None}) == [("rl", 3)]
+    for which, settings, state, needle in [
+        ("champion", Namespace(pop_size=3, EA=False, RL=True), {"champion": None}, "RL only"),
+        ("rl", Namespace(pop_size=3, EA=True, RL=False), {"champion": {"member": 0}}, "EA only"),
+        ("champion", full, {"champion": None}, "no champion yet"),
+        ("champion", full, {}, "predates the champion record"),
+    ]:
+        with pytest.raises(RunError, match=needle):
+            choose_actors(which, settings, state)
+
+
+def checkpoint_frames(table_rows: list[dict], every: int) -> list[tuple[int, bool]]:
+    """(frames, champion exists) at each checkpoint run_re2.py writes, the final one included."""
+    out, next_at, champion = [], every, False
+    for r in table_rows:
+        champion |= r["fitness_kind"] != "none"
+        frames = int(r["frames"])
+        if frames >= next_at:
+            out.append((frames, champion))
+            next_at = (frames // every + 1) * every
+    if not out or out[-1][0] != frames:
+        out.append((frames, champion))
+    return out
+
+
+def test_capture_video_changes_no_training_row(small_run, tmp_path):
+    need_renderer()
+    proc, run_dir = run([*SMALL, "-capture_video"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert without_timing(rows(run_dir)) == without_timing(rows(small_run))
+    expected = {f"{f}_{actor}.mp4" for f, champ in checkpoint_frames(rows(run_dir), 300) for actor in ("rl", "champion")[: 1 + champ]}
+    assert {p.name for p in (run_dir / "videos").iterdir()} == expected
+    last = max(expected, key=lambda name: int(name.split("_")[0]))
+    n, width, height, _ = video_info(str(run_dir / "videos" / last))
+    assert 2 <= n <= 21 and (width, height) == (WIDTH, HEIGHT)
+    assert json.loads((run_dir / "config.json").read_text())["settings"]["capture_video"] is True
+
+
+def test_no_renderer_warns_once_and_trains_on(tmp_path):
+    # Point libglvnd at no EGL driver: what a machine without Mesa's EGL packages looks like.
+    env = {**os.environ, "MUJOCO_GL": "egl", "__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")}
+    argv = [*SMALL, "-num_frames", "150", "-init_steps", "100", "-checkpoint_every", "50", "-capture_video"]
+    proc = subprocess.run([sys.executable, "run_re2.py", *argv, "-logdir", str(tmp_path / "logs")],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("warning: -capture_video: no usable MuJoCo renderer") == 1, proc.stderr
+    run_dir = next((tmp_path / "logs").iterdir())
+    assert not (run_dir / "videos").exists()
+    assert int(rows(run_dir)[-1]["frames"]) >= 150 and (run_dir / "checkpoint.pt").is_file()
