@@ -1,4 +1,4 @@
-"""Learning curves and a results table from run directories.
+"""Learning curves, sample-efficiency curves and a results table from run directories.
 
     python -m core.plot <logdir> [<logdir> ...] [-out DIR]
 
@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
+from core import stats
 from core.tasks import PAPER_SCORES, task_family
 
 # Settings that are per-run bookkeeping, never a reason to split runs into groups.
@@ -31,6 +32,7 @@ IGNORED_SETTINGS: frozenset[str] = frozenset({
 })
 VARIANT_ORDER = ("ERL-Re2", "EA only", "RL only")
 GRID_POINTS = 100
+CURVE_POINTS = 25  # points of the sample-efficiency curves (each one bootstrapped)
 SCORE = "best_reward"
 
 
@@ -159,6 +161,49 @@ def final_score(runs: Sequence[Run]) -> tuple[float, float, float, int]:
     return frames, float(mean[0]), float(std[0]), int(n[0])
 
 
+def final_scores(runs: Sequence[Run]) -> tuple[float, np.ndarray]:
+    """(frames, each run's score) at the last frame count all runs reached, in the order of ``runs``."""
+    frames = common_frames(runs)[1]
+    return frames, align(runs, [frames])[:, 0]
+
+
+def _by_seed(runs: Sequence[Run]) -> list[Run]:
+    return sorted(runs, key=lambda r: (r.config.get("seed", 0), str(r.path)))
+
+
+def _num(x: float) -> str:
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"  # normalised scores are near 1, raw ones in the thousands
+
+
+def _iqm_cell(scores: np.ndarray) -> str:
+    """``IQM [lo, hi]`` over the rows of a [runs, tasks] matrix; † marks an n too small for a CI."""
+    point, lo, hi = stats.iqm_with_ci(scores)
+    return f"{_num(point)} [{_num(lo)}, {_num(hi)}]" + ("" if stats.meaningful(len(scores)) else " †")
+
+
+def normalised_finals(groups: dict[tuple[str, str], list[Run]]) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Per group label, the tasks with a paper TD3 figure and a [n, tasks] matrix of final score / that
+    figure; n is the fewest seeds any of the tasks has (the lowest seeds are kept)."""
+    columns: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for (task, label), runs in groups.items():
+        td3 = PAPER_SCORES.get(task, {}).get("TD3")
+        if td3 is not None:
+            columns.setdefault(label, []).append((task, final_scores(_by_seed(runs))[1] / td3))
+    out = {}
+    for label, cols in columns.items():
+        n = min(len(v) for _, v in cols)
+        out[label] = ([t for t, _ in cols], np.stack([v[:n] for _, v in cols], axis=1))
+    return out
+
+
+def aggregate_table(groups: dict[tuple[str, str], list[Run]]) -> str:
+    """Markdown: per label, IQM [95% CI] of final score / paper TD3 across tasks and seeds."""
+    lines = ["| variant | tasks | seeds per task | score / paper TD3: IQM [95% CI] | mean |", "|---|---|---:|---:|---:|"]
+    for label, (tasks, matrix) in normalised_finals(groups).items():
+        lines.append(f"| {label} | {', '.join(tasks)} | {len(matrix)} | {_iqm_cell(matrix)} | {matrix.mean():.2f} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+
+
 def _paper(task: str, algo: str) -> str:
     score = PAPER_SCORES.get(task, {}).get(algo)
     return "—" if score is None else f"{score:.0f}"
@@ -166,16 +211,27 @@ def _paper(task: str, algo: str) -> str:
 
 def summary_table(groups: dict[tuple[str, str], list[Run]]) -> str:
     """Markdown table: one row per group, score at the last frame count all its seeds reached."""
-    lines = ["| task | variant | frames | score (mean ± std, n seeds) | paper ERL-Re² | paper TD3 |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| task | variant | frames | score (mean ± std, n seeds) | IQM [95% CI] | paper ERL-Re² | paper TD3 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    small_n = False
     for (task, label), runs in groups.items():
         frames, mean, std, n = final_score(runs)
+        small_n |= not stats.meaningful(n)
         lines.append(f"| {task} | {label} | {frames:,.0f} | {mean:.1f} ± {std:.1f} (n={n}) "
-                     f"| {_paper(task, 'ERL-Re2')} | {_paper(task, 'TD3')} |")
+                     f"| {_iqm_cell(final_scores(runs)[1][:, None])} | {_paper(task, 'ERL-Re2')} | {_paper(task, 'TD3')} |")
     footnote = ("Score: best_reward at the last frame count all of the group's seeds reached "
                 "(each seed's latest logged value); ± is the population standard deviation "
                 "(ddof=0) over seeds. Paper scores are read off the paper's curves at 1M frames.")
     lines += ["", footnote]
+    across = aggregate_table(groups)
+    if across:
+        lines += ["", ("Across tasks: each seed's score divided by the paper's TD3 score for its task (at each "
+                       "task's last common frame count), aggregated over tasks and seeds."), "", across.rstrip("\n")]
+    lines += ["", (f"IQM: interquartile mean (25 % trimmed mean over seeds × tasks); [CI]: 95 % stratified-bootstrap "
+                   f"confidence interval (rliable, percentile, {stats.REPS} replications, seed {stats.BOOTSTRAP_SEED}).")]
+    if small_n:
+        lines.append(f"† n < {stats.MIN_MEANINGFUL_N} seeds: a bootstrap over so few seeds cannot estimate the "
+                     "uncertainty; these intervals are not meaningful at this n.")
     return "\n".join(lines) + "\n"
 
 
@@ -215,6 +271,57 @@ def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> N
     fig.savefig(path, dpi=120)
 
 
+def _curve_grid(runs: Sequence[Run]) -> np.ndarray:
+    """CURVE_POINTS frames from the latest first row to the last common frame: every run has a value at each."""
+    start, end = max(r.curve()[0][0] for r in runs), common_frames(runs)[1]
+    return np.linspace(start, end, CURVE_POINTS) if end > start else np.array([end], dtype=float)
+
+
+def _draw_iqm(ax, grid: np.ndarray, scores: np.ndarray, label: str) -> None:
+    if not np.isfinite(scores).all():  # runs that share no frame range: nothing to aggregate
+        return
+    mid, lo, hi = stats.iqm_curve(scores)
+    (line,) = ax.plot(grid, mid, label=label, marker="o" if grid.size == 1 else None)
+    ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def plot_sample_efficiency(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> None:
+    """IQM over seeds with its 95% CI against frames: one panel per task, and one for all tasks with
+    each score divided by the paper's TD3 score for its task."""
+    tasks = sorted({task for task, _ in groups})
+    across = normalised_finals(groups)
+    panels = tasks + (["all tasks"] if across else [])
+    ncols = min(3, len(panels))
+    fig = Figure(figsize=(5.0 * ncols, 3.8 * math.ceil(len(panels) / ncols)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(math.ceil(len(panels) / ncols), ncols, squeeze=False).ravel()
+    for ax, panel in zip(axes, panels):
+        if panel == "all tasks":
+            for label, (names, matrix) in across.items():
+                members = [_by_seed(groups[(task, label)])[: len(matrix)] for task in names]
+                grid = _curve_grid([r for m in members for r in m])
+                scores = np.stack([align(m, grid) / PAPER_SCORES[t]["TD3"] for t, m in zip(names, members)], axis=1)
+                _draw_iqm(ax, grid, scores, f"{label} ({len(names)} tasks, n={len(matrix)})")
+            ax.set_ylabel("score / paper TD3")
+        else:
+            for (task, label), runs in groups.items():
+                if task == panel:
+                    grid = _curve_grid(runs)
+                    _draw_iqm(ax, grid, align(runs, grid)[:, None, :], f"{label} (n={len(runs)})")
+            ax.set_ylabel(f"{SCORE} (IQM)")
+        ax.set_title(panel)
+        ax.set_xlabel("frames")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    note = "" if all(stats.meaningful(len(r)) for r in groups.values()) else \
+        f"; n < {stats.MIN_MEANINGFUL_N} seeds: intervals not meaningful"
+    fig.suptitle(f"IQM over seeds, 95% stratified-bootstrap CI (rliable){note}", fontsize="medium")
+    fig.savefig(path, dpi=120)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.plot", description=__doc__.split("\n")[0])
     parser.add_argument("logdirs", nargs="+", help="directories searched (any depth) for runs")
@@ -230,8 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = summary_table(groups)
     (out / "results.md").write_text(table)
     plot_groups(groups, out / "learning_curves.png")
+    plot_sample_efficiency(groups, out / "sample_efficiency.png")
     print(table, end="")
-    print(f"wrote {out / 'results.md'} and {out / 'learning_curves.png'}", file=sys.stderr)
+    print(f"wrote {out / 'results.md'}, {out / 'learning_curves.png'} and {out / 'sample_efficiency.png'}", file=sys.stderr)
     return 0
 
 

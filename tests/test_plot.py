@@ -3,8 +3,15 @@ import json
 import numpy as np
 import pytest
 
-from core import plot
-from core.plot import align, find_runs, frame_grid, group_runs, main, summary_table
+from core import plot, stats
+from core.plot import aggregate_table, align, find_runs, frame_grid, group_runs, main, summary_table
+
+
+@pytest.fixture(autouse=True)
+def few_bootstrap_reps(monkeypatch):
+    """The figures tested here do not depend on the number of replications; fewer keep tests fast."""
+    monkeypatch.setattr(stats, "REPS", 300)
+    monkeypatch.setattr(stats, "CURVE_REPS", 100)
 
 COLUMNS = [
     "frames", "generation", "games", "time_s", "fps", "champion_score", "rl_score", "best_reward",
@@ -66,8 +73,10 @@ def test_table_scores_at_last_frame_all_seeds_reached(two_seeds):
     # At 4000 frames: seed 1 -> 30, seed 2 -> 15 (its row at 3000); mean 22.5, pop. std 7.5.
     row = next(line for line in table.splitlines() if line.startswith("| HalfCheetah"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells == ["HalfCheetah", "ERL-Re2", "4,000", "22.5 ± 7.5 (n=2)", "11100", "9300"]
-    assert "ddof=0" in table
+    assert cells[:4] == ["HalfCheetah", "ERL-Re2", "4,000", "22.5 ± 7.5 (n=2)"] and cells[5:] == ["11100", "9300"]
+    # IQM of two seeds is their mean; a bootstrap over 2 seeds is flagged as not meaningful.
+    assert cells[4].startswith("22.5 [") and cells[4].endswith("] †")
+    assert "ddof=0" in table and "not meaningful at this n" in table
 
 
 def test_grouping(tmp_path):
@@ -90,8 +99,9 @@ def test_main_writes_png_and_table(two_seeds, tmp_path, capsys):
     write_run(tmp_path / "sw", 1, [1000, 5000], [7.0, 9.0], env="MyTask-v0")
     out = tmp_path / "out"
     assert main([str(two_seeds), "-out", str(out)]) == 0
-    png = (out / "learning_curves.png").read_bytes()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    for name in ("learning_curves.png", "sample_efficiency.png"):
+        png = (out / name).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
     md = (out / "results.md").read_text()
     assert "11100" in md and "9300" in md and "RL only" in md and "MyTask" in md
     assert md in capsys.readouterr().out
@@ -105,3 +115,57 @@ def test_header_only_run_is_skipped(two_seeds, capsys):
     assert str(empty) in capsys.readouterr().err
     assert main([str(two_seeds)]) == 0
     assert (two_seeds / "results.md").is_file()
+
+
+def _cells(table: str, first: str, second: str) -> list[str]:
+    row = next(line for line in table.splitlines() if line.startswith(f"| {first} | {second} |"))
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
+def test_identical_seeds_collapse_the_interval(tmp_path):
+    assert stats.iqm_with_ci(np.full((4, 1), 123.0)) == (123.0, 123.0, 123.0)
+    for seed in (1, 2, 3):
+        write_run(tmp_path, seed, [1000, 2000], [10.0 * seed, 250.0], env="Hopper-v4")
+    table = summary_table(group_runs(find_runs([tmp_path])))
+    assert _cells(table, "Hopper", "ERL-Re2")[4] == "250.0 [250.0, 250.0]"  # n = 3: no dagger
+    assert "†" not in table
+
+
+@pytest.mark.parametrize(("finals", "by_hand"), [
+    ([1.0, 2.0, 3.0, 4.0, 100.0], (2 + 3 + 4) / 3),  # 5 seeds: the lowest and the highest dropped
+    ([10.0, 1.0, 7.0, 3.0, 5.0, 2.0, 8.0, 100.0], (3 + 5 + 7 + 8) / 4),  # 8 seeds: two dropped at each end
+])
+def test_iqm_of_known_finals(tmp_path, finals, by_hand):
+    for seed, final in enumerate(finals, start=1):
+        write_run(tmp_path, seed, [1000, 5000], [0.0, final])
+    groups = group_runs(find_runs([tmp_path]))
+    point, lo, hi = stats.iqm_with_ci(plot.final_scores(groups[("HalfCheetah", "ERL-Re2")])[1][:, None])
+    assert point == pytest.approx(by_hand) and lo <= point <= hi and lo >= min(finals) and hi <= max(finals)
+    assert _cells(summary_table(groups), "HalfCheetah", "ERL-Re2")[4].startswith(f"{by_hand:.2f} [")
+
+
+def test_bootstrap_is_reproducible_and_leaves_numpy_alone():
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    scores = np.random.default_rng(0).normal(size=(6, 2))
+    assert stats.iqm_with_ci(scores) == stats.iqm_with_ci(scores)
+    assert np.array_equal(np.random.get_state()[1], before)
+
+
+def test_across_tasks_normalised_by_paper_td3(tmp_path):
+    for seed in (1, 2, 3):
+        write_run(tmp_path, seed, [1000, 2000], [0.0, 9300.0])  # HalfCheetah: 1.0 x TD3
+        write_run(tmp_path, seed, [1000, 2000], [0.0, 6300.0], env="Hopper-v4")  # Hopper: 2.0 x TD3
+        write_run(tmp_path, seed, [1000, 2000], [0.0, 5.0], env="MyTask-v0")  # no paper figure: left out
+    table = aggregate_table(group_runs(find_runs([tmp_path])))
+    # IQM of {1, 1, 1, 2, 2, 2}: one value cut at each end -> 1.5; every resample is the same.
+    assert _cells(table, "ERL-Re2", "HalfCheetah, Hopper") == ["ERL-Re2", "HalfCheetah, Hopper", "3", "1.50 [1.50, 1.50]", "1.50"]
+
+
+def test_curve_iqm_is_rliables_per_point():
+    from rliable import metrics
+
+    scores = np.random.default_rng(1).normal(size=(5, 2, 7))
+    mid, lo, hi = stats.iqm_curve(scores)
+    assert np.allclose(mid, [metrics.aggregate_iqm(scores[..., j]) for j in range(7)])
+    assert np.all(lo <= mid) and np.all(mid <= hi) and np.all(lo < hi)
