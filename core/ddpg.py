@@ -88,9 +88,27 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
     torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
 
 
-def _adam(params, lr: float) -> torch.optim.Adam:
-    # The fused kernel (CPU and CUDA) is ~3x faster than the multi-tensor one at these sizes.
-    return torch.optim.Adam(params, lr=lr, fused=True)
+class Adam(torch.optim.Adam):
+    """The only optimiser of this project: PyTorch's Adam with the fused kernel (CPU and CUDA,
+    ~3x faster than the multi-tensor one at these sizes), safe for any gradient layout.
+
+    Why the subclass: PyTorch 2.13's fused CPU Adam reads a non-contiguous gradient in storage
+    order, so element W[i, j] is updated with another element's gradient (the for-loop and
+    multi-tensor kernels are correct). ``torch.autograd.grad`` returns the gradient of a weight
+    used as ``x @ W.T`` as a transposed view, and this project once trained its RL head with such
+    a scrambled step. ``step`` makes every gradient contiguous first, whatever produced it.
+    """
+
+    def __init__(self, params, lr: float):
+        super().__init__(params, lr=lr, fused=True)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not p.grad.is_contiguous():
+                    p.grad = p.grad.contiguous()
+        return super().step(closure)
 
 
 class ERLRe2Learner(nn.Module):
@@ -121,10 +139,10 @@ class ERLRe2Learner(nn.Module):
         self.to(device)
         self.device = torch.device(device)
 
-        self.phi_opt = _adam(self.phi.parameters(), cfg.lr)
-        self.rl_opt = _adam([self.rl_weight, self.rl_bias], cfg.lr)
-        self.critic_opt = _adam(self.critic.parameters(), cfg.lr)
-        self.pevfa_opt = _adam(self.pevfa.parameters(), cfg.lr)
+        self.phi_opt = Adam(self.phi.parameters(), cfg.lr)
+        self.rl_opt = Adam([self.rl_weight, self.rl_bias], cfg.lr)
+        self.critic_opt = Adam(self.critic.parameters(), cfg.lr)
+        self.pevfa_opt = Adam(self.pevfa.parameters(), cfg.lr)
         self._phi_params = list(self.phi.parameters())
         self._rl_params = [self.rl_weight, self.rl_bias]
         self._sources = self._phi_params + self._rl_params + list(self.critic.parameters()) + list(self.pevfa.parameters())
