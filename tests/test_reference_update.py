@@ -347,7 +347,7 @@ def test_whole_update_equals_plain_implementation(case):
     for it in range(5):  # TD3: iterations 0, 2, 4 step the actor, 1 and 3 do not
         batch = make_batch(it)
         policy_step = cfg.rl_algo == "ddpg" or learner.total_it % cfg.policy_delay == 0
-        learner._iteration(batch, use_ea_loss=use_ea_loss)
+        learner._iteration(batch, policy_step=policy_step, use_ea_loss=use_ea_loss)
         plain.iteration(batch, policy_step, use_ea_loss)
         worst = compare(learner, plain)
         print(f"{case} iteration {it}: largest difference {worst:.3e}")
