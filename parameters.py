@@ -49,8 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     a("-logdir", default="./logs", help="log location; each run writes <logdir>/<env>__seed<seed>__<time>/")
     a("-disable_cuda", action="store_true", help="run on the CPU even when CUDA is available")
     a("-num_evals", type=int, default=1, help="episodes per member for MC fitness")
-    a("-sync_period", type=int, default=None, help="generations between RL→EA syncs (1 on MuJoCo tasks, else 10)")
+    a("-sync_period", type=int, default=None, help="generations between RL→EA syncs (task default: 1 on HalfCheetah, Hopper, Walker2d, Ant, Humanoid; "
+      "10 on Swimmer and any other task, as the reference)")
     a("-use_all", action="store_true", help="fit the PeVFA on all N+1 actors each iteration instead of one drawn at random")
+    a("-skip_warmup_evolution", action="store_true",
+      help="not the reference: run no SSNE epoch while the RL agent's random warm-up lasts (fitness is all "
+           "zeros then, so the reference's epochs only mutate the heads at random and compound into saturated "
+           "bang-bang controllers on long warm-ups such as Hopper's); evolution then starts from fresh heads")
+    a("-reference_pevfa_rows", action="store_true",
+      help="not the default: feed the PeVFA's policy encoder the reference code's rows ([W.flatten(), b] "
+           "reshaped to (A, ls+1), which straddle action dimensions) instead of the true rows [W[j], b[j]] the "
+           "paper describes; for comparisons with the authors' published numbers")
     a("-rl_algo", default="td3", choices=["td3", "ddpg"], help="RL learner: td3 (default) or ddpg")
     a("-num_frames", type=float, default=1e6, help="environment frames (stored steps) to run for")
     a("-init_steps", type=int, default=10_000, help="RL frames of uniform random actions before learning starts")

@@ -18,7 +18,7 @@ from importlib import metadata
 from core.checkpoint import FILENAME, CheckpointError, load_checkpoint, save_checkpoint
 from core.logger import error, truncate_progress, write_json_atomic
 from core.tasks import task_family
-from parameters import ParameterError, parse_args, validate
+from parameters import ParameterError, build_parser, parse_args, validate
 
 EXIT_BAD_INPUT = 2
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -70,7 +70,8 @@ def open_resumed_run(run_dir: str) -> tuple[Namespace, dict, dict]:
     try:
         with open(path) as f:
             config = json.load(f)
-        args = Namespace(**config["settings"])
+        # Settings added after the run was made take their defaults.
+        args = Namespace(**{**vars(build_parser().parse_args([])), **config["settings"]})
     except (OSError, ValueError, KeyError, TypeError):
         raise CheckpointError(f"-resume: {run_dir} is not an ERL-Re2 run directory (no readable config.json)") from None
     state = load_checkpoint(run_dir)

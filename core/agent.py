@@ -1,7 +1,8 @@
 """The ERL-Re² generation loop (ALGORITHM.md §3).
 
 One generation: fitness of the population (MC with probability θ, else the H-step return
-bootstrapped with the PeVFA) → champion test → SSNE epoch → one RL episode and ``gen_frames``
+bootstrapped with the PeVFA; all zeros during the warm-up) → champion test → SSNE epoch (also
+during the warm-up, as the reference) → one RL episode and ``gen_frames``
 learner iterations → RL test → RL→EA sync → report.
 """
 from __future__ import annotations
@@ -45,6 +46,8 @@ def learner_config(args: Namespace, state_dim: int, action_dim: int) -> LearnerC
         state_dim=state_dim, action_dim=action_dim, pop_size=args.pop_size, pr=args.pr, gamma=args.gamma, tau=args.tau,
         TD3_noise=args.TD3_noise, K=args.K, actor_alpha=args.actor_alpha, EA_actor_alpha=args.EA_actor_alpha,
         OFF_TYPE=args.OFF_TYPE, use_all=args.use_all, rl_algo=args.rl_algo, EA=args.EA, batch_size=args.batch_size,
+        # absent from the settings of runs started before the flag existed
+        pevfa_rows="reference" if getattr(args, "reference_pevfa_rows", False) else "rows",
     )
 
 
@@ -60,7 +63,7 @@ class Agent:
         self.learner = ERLRe2Learner(learner_config(args, s, a), device, seed=args.seed)
         self.memory = ReplayMemory(s, a, min(args.buffer_size, max(args.num_frames, 1)), device)
         self.ssne = SSNE(n, args.frac, args.prob_reset_and_sup, self.rng) if args.EA else None
-        self.frames = self.rl_frames = self.games = self.generation = self.evo_times = 0
+        self.frames = self.rl_frames = self.games = self.generation = self.evo_times = self.ssne_epochs = 0
         self.elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
         # The member holding the head with the best last fitness (None before any fitness).
         self.champion: dict | None = None
@@ -74,8 +77,9 @@ class Agent:
         row: dict = dict.fromkeys(("champion_score", "rl_score", "fitness_max", "fitness_mean"))
         row["fitness_kind"] = "none"
 
-        # 2. Fitness (EA only once the RL agent has finished its random warm-up).
+        # 2. Fitness (EA only once the RL agent has finished its random warm-up; all zeros before).
         ea_active = args.EA and (not args.RL or self.rl_frames >= args.init_steps)
+        fitness, new_elite = np.zeros(args.pop_size), None
         if ea_active:
             self.evo_times += 1
             use_mc = not args.RL or self.rng.random() < args.theta
@@ -83,13 +87,18 @@ class Agent:
             gen_frames += episodes.frames
             self.games += len(episodes.lengths)
             row.update(fitness_kind="mc" if use_mc else "h_step", fitness_max=float(fitness.max()), fitness_mean=float(fitness.mean()))
-            # 3. Champion test, then 4. one SSNE epoch on the linear heads.
+            # 3. Champion test.
             row["champion_score"] = self.test(int(np.argmax(fitness)))
+        # 4. One SSNE epoch on the linear heads, every generation from the first, as the reference
+        #    (during the warm-up on all-zero fitness), unless -skip_warmup_evolution.
+        if args.EA and (ea_active or not args.skip_warmup_evolution):
             new_elite = self.ssne.epoch(learner.pop_weight, learner.pop_bias, fitness)
-            # The epoch moves members, but the first new elite is an unmutated copy of the best
-            # head, and the RL sync never overwrites it: that slot is the champion from now on.
-            self.champion = {"member": new_elite, "fitness": float(fitness.max()), "fitness_kind": row["fitness_kind"],
-                             "generation": self.generation}
+            self.ssne_epochs += 1
+            if ea_active:
+                # The epoch moves members, but the first new elite is an unmutated copy of the best
+                # head, and the RL sync never overwrites it: that slot is the champion from now on.
+                self.champion = {"member": new_elite, "fitness": float(fitness.max()), "fitness_kind": row["fitness_kind"],
+                                 "generation": self.generation}
 
         # 5. RL: one episode, then about one learner iteration per frame collected this generation.
         if args.RL:
@@ -101,8 +110,10 @@ class Agent:
                 learner.train_iterations(self.memory, gen_frames, self.evo_times)
             # 6. RL test.
             row["rl_score"] = self.test(learner.rl_index)
-            # 7. RL → EA sync into the weakest member, never over the new elite.
-            if ea_active and self.generation % args.sync_period == 0:
+            # 7. RL → EA sync into the weakest member, never over the new elite. The RL frame count is
+            #    checked after this generation's RL episode, so the generation that crosses init_steps
+            #    already syncs (as the reference).
+            if args.EA and self.rl_frames >= args.init_steps and self.generation % args.sync_period == 0:
                 self.ssne.rl_policy = sync_rl_to_population(
                     learner.pop_weight, learner.pop_bias, learner.rl_weight.detach(), learner.rl_bias.detach(), fitness, new_elite
                 )
@@ -116,7 +127,7 @@ class Agent:
         scores = [v for v in (row["champion_score"], row["rl_score"]) if v is not None]
         rates = self.ssne.selection_rates() if self.ssne else {}
         row.update(losses, **rates, frames=self.frames, generation=self.generation, games=self.games,
-                   rl_frames=self.rl_frames, evo_times=self.evo_times, best_reward=max(scores) if scores else None)
+                   rl_frames=self.rl_frames, evo_times=self.evo_times, ssne_epochs=self.ssne_epochs, best_reward=max(scores) if scores else None)
         return row
 
     # ------------------------------------------------------------------ rollouts
@@ -173,7 +184,7 @@ class Agent:
             "memory": self.memory.state_dict(),
             "ssne": {"rl_policy": self.ssne.rl_policy, "selection_stats": dict(self.ssne.selection_stats)} if self.ssne else None,
             "champion": self.champion,
-            "counters": {**{k: getattr(self, k) for k in ("frames", "rl_frames", "games", "generation", "evo_times")},
+            "counters": {**{k: getattr(self, k) for k in ("frames", "rl_frames", "games", "generation", "evo_times", "ssne_epochs")},
                          "elapsed": self.wall_time()},
             "rng": {"numpy": self.rng.bit_generator.state, "numpy_test": self.test_rng.bit_generator.state,
                     "python": random.getstate(), "torch": torch_rng},

@@ -33,13 +33,21 @@ from core.replay_memory import Batch, ReplayMemory
 LOSS_NAMES = ("critic_loss", "actor_loss", "pevfa_loss", "ea_loss")
 
 
-def policy_rows(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def policy_rows(weight: torch.Tensor, bias: torch.Tensor, layout: str = "rows") -> torch.Tensor:
     """Rows of linear policy heads: row j is ``[W[j, :], b[j]]`` (paper §3.2, PeVFA).
 
     ``weight`` is ``[..., A, ls]`` and ``bias`` ``[..., A]`` (any leading batch axes, e.g. the
     population axis); the result is ``[..., A, ls + 1]``. This is the one definition of the
     row layout, used by the PeVFA policy encoder and by behaviour-level crossover.
+
+    ``layout="reference"`` gives the authors' code's PeVFA input instead (``-reference_pevfa_rows``):
+    the head flattened as ``[W.flatten(), b]`` and reshaped to ``(A, ls + 1)``, whose "rows" straddle
+    action dimensions (row 0 is W[0] and W[1][0]; the biases all land in the last row).
     """
+    if layout == "reference":
+        a, ls = weight.shape[-2:]
+        flat = torch.cat([weight.flatten(-2), bias], dim=-1)
+        return flat.reshape(*weight.shape[:-2], a, ls + 1)
     return torch.cat([weight, bias.unsqueeze(-1)], dim=-1)
 
 
@@ -61,6 +69,7 @@ class LearnerConfig:
     use_all: bool = False
     rl_algo: str = "td3"
     EA: bool = True
+    pevfa_rows: str = "rows"  # "reference": the authors' code's straddling reshape (policy_rows)
     lr: float = 1e-3
     grad_clip: float = 10.0
     batch_size: int = 128
@@ -88,9 +97,27 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
     torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
 
 
-def _adam(params, lr: float) -> torch.optim.Adam:
-    # The fused kernel (CPU and CUDA) is ~3x faster than the multi-tensor one at these sizes.
-    return torch.optim.Adam(params, lr=lr, fused=True)
+class Adam(torch.optim.Adam):
+    """The only optimiser of this project: PyTorch's Adam with the fused kernel (CPU and CUDA,
+    ~3x faster than the multi-tensor one at these sizes), safe for any gradient layout.
+
+    Why the subclass: PyTorch 2.13's fused CPU Adam reads a non-contiguous gradient in storage
+    order, so element W[i, j] is updated with another element's gradient (the for-loop and
+    multi-tensor kernels are correct). ``torch.autograd.grad`` returns the gradient of a weight
+    used as ``x @ W.T`` as a transposed view, and this project once trained its RL head with such
+    a scrambled step. ``step`` makes every gradient contiguous first, whatever produced it.
+    """
+
+    def __init__(self, params, lr: float):
+        super().__init__(params, lr=lr, fused=True)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not p.grad.is_contiguous():
+                    p.grad = p.grad.contiguous()
+        return super().step(closure)
 
 
 class ERLRe2Learner(nn.Module):
@@ -121,10 +148,10 @@ class ERLRe2Learner(nn.Module):
         self.to(device)
         self.device = torch.device(device)
 
-        self.phi_opt = _adam(self.phi.parameters(), cfg.lr)
-        self.rl_opt = _adam([self.rl_weight, self.rl_bias], cfg.lr)
-        self.critic_opt = _adam(self.critic.parameters(), cfg.lr)
-        self.pevfa_opt = _adam(self.pevfa.parameters(), cfg.lr)
+        self.phi_opt = Adam(self.phi.parameters(), cfg.lr)
+        self.rl_opt = Adam([self.rl_weight, self.rl_bias], cfg.lr)
+        self.critic_opt = Adam(self.critic.parameters(), cfg.lr)
+        self.pevfa_opt = Adam(self.pevfa.parameters(), cfg.lr)
         self._phi_params = list(self.phi.parameters())
         self._rl_params = [self.rl_weight, self.rl_bias]
         self._sources = self._phi_params + self._rl_params + list(self.critic.parameters()) + list(self.pevfa.parameters())
@@ -185,27 +212,35 @@ class ERLRe2Learner(nn.Module):
         w, b = w[idx], b[idx]  # one policy per state: P = M, B = 1
         feat = self.phi(s).unsqueeze(1)
         x = torch.cat([s.unsqueeze(1), policy_actions(w, b, feat)], -1) if self.cfg.OFF_TYPE == 1 else feat
-        chi = self.pevfa.policy_representation(policy_rows(w, b))
+        chi = self.pevfa.policy_representation(self._rows(w, b))
         return self.pevfa(x, chi).min(0).values[:, 0, 0].cpu().numpy()
 
     # ------------------------------------------------------------------ training
     def train_iterations(self, memory: ReplayMemory, iterations: int, evo_times: int) -> None:
-        """Run ``iterations`` TD3/DDPG iterations; losses accumulate until ``pop_losses``."""
-        for _ in range(iterations):
-            self._iteration(memory.sample(self.cfg.batch_size, self.generator), use_ea_loss=evo_times > 0)
+        """Run ``iterations`` TD3/DDPG iterations (one generation's); losses accumulate until ``pop_losses``.
 
-    def _iteration(self, batch: Batch, use_ea_loss: bool) -> None:
+        The policy-delay counter restarts with every call, as in the reference (``it % 2`` over the
+        generation's iterations), so each generation's first iteration steps the actor."""
+        for it in range(iterations):
+            batch = memory.sample(self.cfg.batch_size, self.generator)
+            self._iteration(batch, policy_step=it % self.cfg.policy_delay == 0, use_ea_loss=evo_times > 0)
+
+    def _iteration(self, batch: Batch, policy_step: bool, use_ea_loss: bool) -> None:
         cfg = self.cfg
         if cfg.EA:
             self._accumulate("pevfa_loss", self._pevfa_step(batch))
         self._accumulate("critic_loss", self._critic_step(batch))
-        if cfg.rl_algo == "ddpg" or self.total_it % cfg.policy_delay == 0:
+        if cfg.rl_algo == "ddpg" or policy_step:
             l_rl, l_ea = self._actor_step(batch, use_ea_loss and cfg.EA)
             self._accumulate("actor_loss", l_rl)
             if l_ea is not None:
                 self._accumulate("ea_loss", l_ea)
             self.soft_update()
         self.total_it += 1
+
+    def _rows(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """The PeVFA encoder's input rows of heads (true rows unless ``-reference_pevfa_rows``)."""
+        return policy_rows(weight, bias, self.cfg.pevfa_rows)
 
     def _pevfa_step(self, batch: Batch) -> torch.Tensor:
         """a. Fit V1, V2 to ``r + γ·not_done·min(V1', V2')(s', π_j(φ(s')), χ'(π_j))``."""
@@ -214,7 +249,7 @@ class ERLRe2Learner(nn.Module):
         if not cfg.use_all:
             j = torch.randint(0, cfg.pop_size + 1, (1,), device=self.device, generator=self.generator)
             w, b = w.index_select(0, j), b.index_select(0, j)
-        rows = policy_rows(w, b)
+        rows = self._rows(w, b)
         with torch.no_grad():
             feat_next = self.phi(batch.next_state)
             if cfg.OFF_TYPE == 1:
@@ -257,7 +292,7 @@ class ERLRe2Learner(nn.Module):
             w, b = self.actors()
             w, b = w.index_select(0, idx), b.index_select(0, idx)
             with torch.no_grad():  # χ from detached head parameters; the PeVFA is not stepped here
-                chi = self.pevfa.policy_representation(policy_rows(w, b), nets=slice(0, 1))
+                chi = self.pevfa.policy_representation(self._rows(w, b), nets=slice(0, 1))
             x = self._state_action(batch.state, policy_actions(w, b, feat)) if cfg.OFF_TYPE == 1 else feat
             l_ea = -self.pevfa(x, chi, nets=slice(0, 1)).mean(2).sum()
             total = l_rl + cfg.EA_actor_alpha * l_ea

@@ -12,7 +12,7 @@ import sys
 COLUMNS = (
     "frames", "generation", "games", "time_s", "fps", "champion_score", "rl_score", "best_reward",
     "fitness_kind", "fitness_max", "fitness_mean", "critic_loss", "actor_loss", "pevfa_loss", "ea_loss",
-    "elite_rate", "selected_rate", "discarded_rate", "rl_frames", "evo_times",
+    "elite_rate", "selected_rate", "discarded_rate", "rl_frames", "evo_times", "ssne_epochs",
 )
 
 

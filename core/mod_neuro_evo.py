@@ -134,7 +134,9 @@ class SSNE:
         """N - e tournaments, each the best of 3 uniform ranks; unique winners, even count."""
         n = len(ranked)
         best = self.rng.integers(0, n, size=(n - self.num_elitists, TOURNAMENT_SIZE)).min(axis=1)
-        winners = list(dict.fromkeys(int(ranked[r]) for r in best))  # unique, first-seen order
+        # Unique winners in the order a Python set yields them, as the reference (list(set(...))):
+        # the order decides which winners are paired and which one is duplicated.
+        winners = list(set(int(ranked[r]) for r in best))
         if len(winners) % 2:
             winners.append(winners[int(self.rng.integers(len(winners)))])
         return winners
@@ -158,7 +160,9 @@ class SSNE:
         rng = self.rng
         fit = np.asarray(torch.as_tensor(fitness).cpu(), dtype=np.float64).reshape(-1)
         n = len(fit)
-        ranked = np.argsort(-fit, kind="stable")  # best first, ties by index
+        # Best first, exactly as the reference ranks: argsort(fitness)[::-1], so among equal fitness
+        # the higher index ranks first. During the warm-up every fitness is 0 and every rank a tie.
+        ranked = np.argsort(fit)[::-1]
         elites = [int(x) for x in ranked[: self.num_elitists]]
         winners = self._tournament(ranked)
         chosen = set(elites) | set(winners)
@@ -208,7 +212,7 @@ def sync_rl_to_population(
     rl_weight: torch.Tensor,
     rl_bias: torch.Tensor,
     fitness,
-    new_elite: int,
+    new_elite: int | None,
 ) -> int:
     """RL -> EA (§3 step 7): overwrite the lowest-fitness member, never the new elite."""
     n = weight.shape[0]

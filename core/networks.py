@@ -73,7 +73,12 @@ class SharedStateRepresentation(nn.Module):
 
 
 def _rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    # A batch of one is computed as a batch of two (the row twice): MKL sends a one-matrix batched
+    # product down another kernel, whose rounding differs (seen on Intel Xeon: 4e-6 on φ's second
+    # layer), while every batch of two or more rounds each row identically.
     m = x.shape[0]
+    if m == 1:
+        return _rowwise_linear(x.expand(2, -1), weight, bias)[:1]
     w = weight.t()
     return torch.baddbmm(bias.expand(m, 1, -1), x.unsqueeze(1), w.expand(m, *w.shape))[:, 0]
 

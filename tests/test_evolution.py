@@ -65,10 +65,10 @@ def test_epoch_tournament_and_partition(seed):
     _, _, fitness = population(n, seed=seed)
     ssne, _, _, _ = run_epoch(seed, n)
     rec = ssne.last_epoch
-    # Replay the tournament draws: best of 3 uniform ranks, unique winners in first-seen order.
-    ranked = np.argsort(-fitness, kind="stable")
+    # Replay the tournament draws: best of 3 uniform ranks, unique winners in Python-set order.
+    ranked = np.argsort(fitness)[::-1]
     best = np.random.default_rng(seed).integers(0, n, size=(n - 2, 3)).min(axis=1)
-    unique = list(dict.fromkeys(int(ranked[r]) for r in best))
+    unique = list(set(int(ranked[r]) for r in best))
     assert rec.winners[: len(unique)] == unique
     assert len(rec.winners) % 2 == 0 and len(rec.winners) - len(unique) in (0, 1)
     assert sorted(set(rec.elites) | set(rec.winners) | set(rec.unselected)) == list(range(n))
@@ -231,3 +231,29 @@ def test_selection_stats():
     assert ssne.selection_stats == {**expected, "total": 30.0}
     rates = ssne.selection_rates()
     assert rates["discarded_rate"] == pytest.approx(expected["discarded"] / 30.0)
+
+
+def test_all_equal_fitness_elite_is_the_reference_pick():
+    """During the warm-up every fitness is 0: the reference ranks with argsort(fitness)[::-1], so the
+    highest index is the elite, and the elite's copy goes to the first unselected slot."""
+    for seed in range(5):
+        n = 5
+        weight, bias = torch.randn(n, 3, 8), torch.randn(n, 3)
+        before = weight.clone()
+        ssne = SSNE(n, 1.0, 0.05, np.random.default_rng(seed))
+        new_elite = ssne.epoch(weight, bias, np.zeros(n))
+        assert ssne.last_epoch.elites == [n - 1]
+        assert torch.equal(weight[new_elite], before[n - 1])
+
+
+def test_winners_in_python_set_order():
+    """Unique tournament winners are kept in the order ``list(set(...))`` yields, as the reference."""
+    n = 10
+    fitness = np.arange(n, dtype=float)[::-1].copy()  # member i has rank i
+    for seed in range(10):
+        ssne = SSNE(n, 1.0, 0.05, np.random.default_rng(seed))
+        probe = np.random.default_rng(seed)
+        best = probe.integers(0, n, size=(n - ssne.num_elitists, 3)).min(axis=1)
+        expected = list(set(int(r) for r in best))
+        winners = ssne._tournament(np.arange(n))
+        assert winners[: len(expected)] == expected

@@ -57,3 +57,20 @@ def test_shared_representation_fast_layer_norm_matches_reference_formula():
     torch.testing.assert_close(phi(s, rowwise=True), phi(s), rtol=1e-5, atol=1e-5)
     # and each row's features do not depend on the other rows of the call
     assert torch.equal(phi(s, rowwise=True)[:5], phi(s[:5], rowwise=True))
+
+
+def test_adam_steps_a_transposed_gradient_like_the_plain_kernel():
+    """PyTorch 2.13's fused CPU Adam reads a non-contiguous gradient in storage order; the project's
+    Adam (core.ddpg.Adam, every optimiser of the learner) must give the for-loop kernel's step."""
+    from core.ddpg import Adam
+
+    torch.manual_seed(0)
+    w = torch.randn(6, 300, dtype=torch.float64)
+    for _ in range(3):
+        grad = torch.randn(300, 6, dtype=torch.float64).t()  # what autograd.grad returns for x @ W.T
+        assert not grad.is_contiguous()
+        ours, plain = nn.Parameter(w.clone()), nn.Parameter(w.clone())
+        ours.grad, plain.grad = grad, grad.clone()
+        Adam([ours], lr=1e-3).step()
+        torch.optim.Adam([plain], lr=1e-3, foreach=False, fused=False).step()
+        torch.testing.assert_close(ours.detach(), plain.detach(), rtol=0, atol=1e-15)

@@ -231,13 +231,13 @@ def test_iteration_moves_trained_nets_and_soft_updates_targets():
     learner = make_learner(tau=0.05, K=2)
     batch = make_batch()
     for _ in range(2):  # warm up so that targets differ from sources
-        learner._iteration(batch, use_ea_loss=True)
+        learner._iteration(batch, policy_step=learner.total_it % 2 == 0, use_ea_loss=True)
     assert learner.total_it == 2  # the policy step happens on this iteration
     pairs = source_target_pairs(learner)
     before = {n: (snapshot(s), snapshot(t)) for n, (s, t) in pairs.items()}
     pop_before = (learner.pop_weight.clone(), learner.pop_bias.clone())
 
-    learner._iteration(batch, use_ea_loss=True)
+    learner._iteration(batch, policy_step=learner.total_it % 2 == 0, use_ea_loss=True)
 
     assert learner.total_it == 3
     for name, (src, tgt) in pairs.items():
@@ -256,13 +256,13 @@ def test_iteration_moves_trained_nets_and_soft_updates_targets():
 def test_policy_delay_odd_iteration():
     learner = make_learner(tau=0.05)
     batch = make_batch()
-    learner._iteration(batch, use_ea_loss=True)
+    learner._iteration(batch, policy_step=learner.total_it % 2 == 0, use_ea_loss=True)
     assert learner.total_it == 1
     pairs = source_target_pairs(learner)
     before = {n: (snapshot(s), snapshot(t)) for n, (s, t) in pairs.items()}
     pop_before = (learner.pop_weight.clone(), learner.pop_bias.clone())
 
-    learner._iteration(batch, use_ea_loss=True)
+    learner._iteration(batch, policy_step=learner.total_it % 2 == 0, use_ea_loss=True)
 
     assert all_equal(before["phi"][0], pairs["phi"][0])
     assert all_equal(before["rl_head"][0], pairs["rl_head"][0])
@@ -458,3 +458,33 @@ def test_checkpoint_round_trip_continues_identically():
         assert torch.equal(sa[k], sb[k]), k
     assert a.pop_losses() == b.pop_losses()
     assert torch.equal(a.generator.get_state(), b.generator.get_state())
+
+
+def test_policy_delay_counter_restarts_every_generation():
+    """As the reference (``it % 2`` over one generation's iterations): two generations of 3 iterations
+    step the actor at iterations 0 and 2 of each, 4 times (a run-long counter would give 3)."""
+    mem = make_memory(64)
+    learner = make_learner()
+    for _ in range(2):
+        learner.train_iterations(mem, 3, evo_times=1)
+    steps = {float(st["step"]) for st in learner.rl_opt.state.values()}
+    assert steps == {4.0}
+    assert {float(st["step"]) for st in learner.critic_opt.state.values()} == {6.0}
+
+
+def test_reference_pevfa_rows_layout():
+    """``-reference_pevfa_rows``: the authors' flatten-and-reshape, from the same single definition."""
+    w = torch.arange(2 * A * 4, dtype=torch.float32).reshape(2, A, 4)
+    b = -torch.arange(1, 2 * A + 1, dtype=torch.float32).reshape(2, A)
+    ref = policy_rows(w, b, layout="reference")
+    for m in range(2):
+        expected = torch.cat([w[m].flatten(), b[m]]).reshape(A, 5)  # the reference's per-head reshape
+        assert torch.equal(ref[m], expected)
+    assert torch.equal(ref[0, 0], torch.cat([w[0, 0], w[0, 1, :1]]))  # row 0 straddles W[0] and W[1]
+    assert not torch.equal(ref, policy_rows(w, b))
+    learner = make_learner(pevfa_rows="reference")
+    mem = make_memory(64)
+    learner.train_iterations(mem, 2, evo_times=1)  # the learner runs with it
+    other = make_learner(pevfa_rows="rows")
+    other.train_iterations(mem, 2, evo_times=1)
+    assert not torch.equal(learner.pevfa.encoder.w1, other.pevfa.encoder.w1)

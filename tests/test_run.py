@@ -270,3 +270,57 @@ def test_wandb_offline_needs_no_login(tmp_path):
     assert proc.returncode == 0, proc.stderr
     run_dir = next(tmp_path.glob("*__seed1__*"))
     assert list((run_dir / "wandb").glob("offline-run-*"))
+
+
+# ---------------------------------------------------------------------------- the reference's loop (issue 11)
+def test_evolution_runs_during_the_warm_up_by_default(seed1_run, tmp_path):
+    """As the reference: one SSNE epoch every generation from the first, on all-zero fitness while
+    the RL agent's warm-up lasts; ``-skip_warmup_evolution`` runs none until the first real fitness."""
+    table = rows(seed1_run)
+    warm = [r for r in table if r["fitness_kind"] == "none"]
+    assert len(warm) >= 2
+    assert [int(r["ssne_epochs"]) for r in table] == [int(r["generation"]) for r in table]
+    proc, run_dir = run([*TINY, "-theta", "0.5", "-seed", "1", "-skip_warmup_evolution", "-num_frames", "700"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    skipped = rows(run_dir)
+    assert all(int(r["ssne_epochs"]) == 0 for r in skipped if r["fitness_kind"] == "none")
+    evolved = [r for r in skipped if r["fitness_kind"] != "none"]
+    assert evolved and int(evolved[0]["ssne_epochs"]) == 1
+    assert json.loads((run_dir / "config.json").read_text())["settings"]["skip_warmup_evolution"] is True
+
+
+def test_sync_happens_in_the_generation_that_crosses_init_steps():
+    """The RL frame count is checked after the generation's RL episode (the reference), so the RL head
+    joins the population before the first real fitness evaluation."""
+    import torch
+
+    from core.agent import Agent
+    from parameters import parse_args
+
+    args, _ = parse_args([*TINY, "-seed", "3", "-logdir", str(ROOT / "logs")])
+    agent = Agent(args, torch.device("cpu"))
+    try:
+        while True:
+            before = agent.rl_frames
+            row = agent.train()
+            if agent.rl_frames >= args.init_steps:
+                break
+            assert agent.ssne.rl_policy is None  # no sync during the warm-up
+        assert before < args.init_steps and row["fitness_kind"] == "none"  # the crossing generation
+        slot = agent.ssne.rl_policy
+        assert slot is not None
+        assert torch.equal(agent.learner.pop_weight[slot], agent.learner.rl_weight.detach())
+    finally:
+        agent.close()
+
+
+def test_swimmer_syncs_every_10_generations_unless_told_otherwise(tmp_path):
+    from parameters import parse_args
+
+    args, sources = parse_args(["-env", "Swimmer-v4", "-logdir", str(tmp_path)])
+    assert args.sync_period == 10 and sources["sync_period"] == "task default"
+    args, sources = parse_args(["-env", "Swimmer-v4", "-sync_period", "1", "-logdir", str(tmp_path)])
+    assert args.sync_period == 1 and sources["sync_period"] == "flag"
+    for env in ("HalfCheetah-v4", "Hopper-v5", "Walker2d-v4", "Ant-v4", "Humanoid-v4"):
+        assert parse_args(["-env", env, "-logdir", str(tmp_path)])[0].sync_period == 1
+    assert parse_args(["-env", "Pendulum-v1", "-logdir", str(tmp_path)])[0].sync_period == 10
