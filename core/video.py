@@ -82,7 +82,9 @@ class RecordEpisode(gym.Wrapper):
 
 def render_env(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
     ensure_gl_backend()
-    return make_env(env_id, max_episode_steps, render_mode="rgb_array", width=WIDTH, height=HEIGHT)
+    # The model's tracking camera follows the agent (all six paper tasks define "track"; a model without
+    # one gets the free camera); gymnasium's default free camera stays put while the agent runs out of view.
+    return make_env(env_id, max_episode_steps, render_mode="rgb_array", width=WIDTH, height=HEIGHT, camera_name="track")
 
 
 def recording_pool(env_id: str, n: int, max_episode_steps: int | None, videos: dict[int, str]) -> EnvPool:

@@ -72,6 +72,10 @@ def test_table_lists_every_actor_and_matches_plain_episodes(small_run, capsys):
     champ = state["champion"]["member"]
     assert list(got) == [f"member{i}" + (" (champion)" if i == champ else "") for i in range(5)] + ["rl"]
     assert f"checkpoint at {state['counters']['frames']:,} frames" in out and "resets from seed 7" in out
+    # The champion record is the last generation's best fitness (-theta 1: an MC fitness every generation).
+    last = rows(small_run)[-1]
+    assert state["champion"]["generation"] == int(last["generation"]) and state["champion"]["fitness_kind"] == "mc"
+    assert state["champion"]["fitness"] == pytest.approx(float(last["fitness_max"]))
     # The same numbers from episodes stepped one by one with the same reset seeds.
     config = json.loads((small_run / "config.json").read_text())
     settings = Namespace(**config["settings"])
