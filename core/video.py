@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -104,12 +105,14 @@ def renderer_problem(env_id: str) -> str | None:
     try:
         import av  # noqa: F401
 
-        env = render_env(env_id)
-        try:
-            env.reset(seed=0)
-            frame = env.render()
-        finally:
-            env.close()
+        with warnings.catch_warnings():  # the probe's only output is its answer (e.g. no v4 deprecation notice)
+            warnings.simplefilter("ignore")
+            env = render_env(env_id)
+            try:
+                env.reset(seed=0)
+                frame = env.render()
+            finally:
+                env.close()
         if frame is None or frame.shape[:2] != (HEIGHT, WIDTH):
             return f"rendering gave no {WIDTH}x{HEIGHT} frame"
         return None

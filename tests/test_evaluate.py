@@ -161,6 +161,14 @@ def test_bad_flags_are_one_line_exit_2(argv, needle, tmp_path, capsys):
     assert err.count("\n") == 1 and needle in err, err
 
 
+def test_video_without_renderer_is_one_line_exit_2(small_run, tmp_path):
+    env = {**os.environ, "MUJOCO_GL": "egl", "__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")}
+    proc = subprocess.run([sys.executable, "-m", "core.evaluate", str(small_run), "-video", str(tmp_path / "v")],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("python -m core.evaluate: error: -video: no usable MuJoCo renderer")
+
+
 def test_actor_choice_follows_the_variant():
     full = Namespace(pop_size=3, EA=True, RL=True)
     assert choose_actors("all", full, {"champion": {"member": 1}}) == [("member0", 0), ("member1 (champion)", 1), ("member2", 2), ("rl", 3)]
@@ -214,3 +222,38 @@ def test_no_renderer_warns_once_and_trains_on(tmp_path):
     run_dir = next((tmp_path / "logs").iterdir())
     assert not (run_dir / "videos").exists()
     assert int(rows(run_dir)[-1]["frames"]) >= 150 and (run_dir / "checkpoint.pt").is_file()
+
+
+def test_champion_member_holds_the_head_with_the_best_fitness(tmp_path):
+    """After the SSNE epoch and the RL sync, the recorded member still holds the pre-epoch best head."""
+    from core.agent import Agent
+    from parameters import parse_args
+
+    args, _ = parse_args([*SMALL, "-num_frames", "400", "-logdir", str(tmp_path)])
+    torch.set_num_threads(1)
+    agent = Agent(args, torch.device("cpu"))
+    seen = []
+    real_epoch = agent.ssne.epoch
+
+    def spying_epoch(weight, bias, fitness):
+        seen.append((weight.clone(), bias.clone(), np.asarray(fitness, dtype=float).copy()))
+        return real_epoch(weight, bias, fitness)
+
+    agent.ssne.epoch = spying_epoch
+    checked = 0
+    try:
+        for _ in range(60):
+            agent.train()
+            if agent.champion is None:
+                continue
+            w, b, fitness = seen[-1]
+            best = int(np.flatnonzero(fitness == fitness.max())[-1])  # SSNE ranks ties by the higher index
+            member = agent.champion["member"]
+            assert agent.champion["fitness"] == fitness.max() and agent.champion["generation"] == agent.generation
+            assert torch.equal(agent.learner.pop_weight[member], w[best]) and torch.equal(agent.learner.pop_bias[member], b[best])
+            checked += 1
+            if checked == 3:
+                break
+    finally:
+        agent.close()
+    assert checked == 3
