@@ -35,6 +35,11 @@ def rows(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def learning(run_dir: Path) -> bool:
+    """Has the run logged a generation with learner iterations yet?"""
+    return (run_dir / "progress.csv").is_file() and any(r.get("critic_loss") for r in rows(run_dir))
+
+
 def without_timing(table: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("time_s", "fps")} for r in table]
 
@@ -266,7 +271,7 @@ def test_requeued_and_time_limited_tasks_resume_to_the_uninterrupted_rows(cluste
     while interrupt:
         assert time.time() < deadline, "the runs did not start learning in time"
         for seed, run_dir in run_dirs(logdir).items():
-            if seed in interrupt and seed not in learning_since and any(r.get("critic_loss") for r in rows(run_dir)):
+            if seed in interrupt and seed not in learning_since and learning(run_dir):
                 learning_since[seed] = time.time()
         for seed in [s for s in interrupt if s in learning_since and time.time() - learning_since[s] > 1.0]:
             assert cluster.tasks(job)[seed - 1]["JobState"] == "RUNNING"
