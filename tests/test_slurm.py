@@ -53,9 +53,23 @@ def run_dirs(logdir: Path) -> dict[int, Path]:
     return {seed: dirs[0] for seed, dirs in found.items()}
 
 
-def run_sh(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(ROOT / "run.sh"), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False, env={**os.environ, "PYTHON": sys.executable, **(env or {})})
+def run_sh(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """bash run.sh ARGS; on timeout its whole process group (the runs it started too) is killed."""
+    proc = subprocess.Popen(["bash", str(ROOT / "run.sh"), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env={**os.environ, "PYTHON": sys.executable, **(env or {})})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"bash run.sh {' '.join(args)} still running after {timeout} s\n{out}\n{err}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+# Tests of start-or-resume (a run's folder fixed by its identity, one process per folder) need the
+# lifecycle module; they run once it is there.
+needs_lifecycle = pytest.mark.skipif(not (ROOT / "core" / "lifecycle.py").is_file(),
+                                     reason="needs start-or-resume (core/lifecycle.py, the lifecycle branch)")
 
 
 # --- the job script and the option checks (no daemons) -----------------------------------------
@@ -72,7 +86,7 @@ def test_dry_run_prints_one_array_job_for_the_sweep(tmp_path):
                      "--time=2-00:00:00", "--account=lab", "--mem=8G", "--qos=normal", "--requeue",
                      "--signal=B:USR1@120", "--open-mode=append", f"--output={logdir}/jobs/%A_%a.log"):
         assert f"#SBATCH {expected}" in directives, (expected, directives)
-    commands = re.findall(r"^  (\d)\) run=\((.*)\) ;;$", script, re.M)
+    commands = re.findall(r"^  (\d)\) run=\((.*)\) ;;$", script, re.MULTILINE)
     assert [int(i) for i, _ in commands] == [0, 1, 2, 3]
     for (_, command), (task, seed) in zip(commands, [("HalfCheetah-v4", 1), ("HalfCheetah-v4", 2), ("Hopper-v4", 1),
                                                      ("Hopper-v4", 2)]):
@@ -135,9 +149,9 @@ def test_bad_options_exit_2_with_one_line(args, env, needle, tmp_path):
 
 # --- local sweeps ---------------------------------------------------------------------------------
 
+@needs_lifecycle
 def test_local_sweep_skips_a_run_held_by_another_process(tmp_path):
-    """Needs the lifecycle branch (start-or-resume, one process per run folder)."""
-    flags = [*FLAGS, "-num_frames", "20000", "-threads", "1"]
+    flags = [*FLAGS[2:], "-num_frames", "20000", "-threads", "1"]  # long enough to be still running
     holder = subprocess.Popen([sys.executable, "run_re2.py", "-env", "Hopper-v4", "-seed", "1", "-logdir", str(tmp_path),
                                *flags], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -152,6 +166,16 @@ def test_local_sweep_skips_a_run_held_by_another_process(tmp_path):
     finally:
         holder.send_signal(signal.SIGTERM)
         holder.communicate(timeout=60)
+
+
+def test_status_asks_the_lifecycle_module(tmp_path):
+    recorder = tmp_path / "python"
+    recorder.write_text('#!/bin/sh\necho "$@"\n')
+    recorder.chmod(0o755)
+    proc = run_sh("--status", str(tmp_path / "logs"), env={"PYTHON": str(recorder)})
+    assert proc.returncode == 0 and proc.stdout == f"-m core.lifecycle status {tmp_path / 'logs'}\n", proc
+    proc = run_sh("--status", env={"PYTHON": str(recorder), "LOGDIR": "elsewhere"})
+    assert proc.stdout == "-m core.lifecycle status elsewhere\n"
 
 
 # --- a real Slurm ---------------------------------------------------------------------------------
@@ -175,7 +199,7 @@ class Cluster:
     def submit(self, logdir: Path, seeds: str, *args: str) -> str:
         proc = self.run("bash", "run.sh", "--slurm", *args, env={"SEEDS": seeds, "LOGDIR": str(logdir)})
         assert proc.returncode == 0, proc.stderr
-        job = re.search(r"^submitted job (\d+): ", proc.stdout, re.M)
+        job = re.search(r"^submitted job (\d+): ", proc.stdout, re.MULTILINE)
         assert job, proc.stdout
         assert f"squeue -j {job[1]}" in proc.stdout and f"scancel {job[1]}" in proc.stdout
         assert f"bash run.sh --status {logdir}" in proc.stdout
@@ -247,8 +271,8 @@ def test_slurm_sweep_runs_every_run_to_the_end(finished_sweep):
         assert f"-seed {seed} " in log and "attempt 1" in log and "run exited with code 0" in log
 
 
+@needs_lifecycle
 def test_resubmitting_a_finished_sweep_skips_its_runs(cluster, finished_sweep):
-    """Needs the lifecycle branch (start-or-resume)."""
     logdir, _, _ = finished_sweep
     before = {seed: (run_dir, rows(run_dir)) for seed, run_dir in run_dirs(logdir).items()}
     job = cluster.submit(logdir, "1 2", "Hopper-v4", "--", *FLAGS)
@@ -257,11 +281,12 @@ def test_resubmitting_a_finished_sweep_skips_its_runs(cluster, finished_sweep):
     assert {seed: (run_dir, rows(run_dir)) for seed, run_dir in run_dirs(logdir).items()} == before
 
 
+@needs_lifecycle
 def test_requeued_and_time_limited_tasks_resume_to_the_uninterrupted_rows(cluster, finished_sweep):
     """Seed 1's task is requeued (scontrol requeue: TERM to the whole job, Slurm requeues it);
     seed 2's gets USR1 on its batch shell alone, as --signal=B:USR1@120 sends it before a time
     limit (the task then requeues itself). Both once learning is under way, in the middle of a
-    generation (its time is mostly learner iterations). Needs the lifecycle branch."""
+    generation (its time is mostly learner iterations)."""
     reference = {seed: rows(run_dir) for seed, run_dir in run_dirs(finished_sweep[0]).items()}
     logdir = finished_sweep[0].parent / "interrupted"
     job = cluster.submit(logdir, "1 2", "-j", "2", "Hopper-v4", "--", *FLAGS)
