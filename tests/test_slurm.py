@@ -45,9 +45,9 @@ def without_timing(table: list[dict]) -> list[dict]:
 
 
 def run_dirs(logdir: Path) -> dict[int, Path]:
-    """Run folders under logdir by seed (one run per seed in these sweeps)."""
+    """Run folders under logdir by seed (one run per seed in these sweeps), wherever they nest."""
     found: dict[int, list[Path]] = {}
-    for config in logdir.glob("*/config.json"):
+    for config in logdir.rglob("config.json"):
         found.setdefault(json.loads(config.read_text())["seed"], []).append(config.parent)
     assert all(len(dirs) == 1 for dirs in found.values()), f"more than one run folder for a seed: {found}"
     return {seed: dirs[0] for seed, dirs in found.items()}
@@ -156,7 +156,7 @@ def test_local_sweep_skips_a_run_held_by_another_process(tmp_path):
                                *flags], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
-        while not list(tmp_path.glob("*/progress.csv")):
+        while not list(tmp_path.rglob("progress.csv")):
             assert holder.poll() is None and time.time() < deadline, holder.communicate()
             time.sleep(0.2)
         proc = run_sh("-j", "1", "Hopper-v4", "--", *flags, env={"SEEDS": "1", "LOGDIR": str(tmp_path)})
@@ -256,7 +256,9 @@ def finished_sweep(cluster, tmp_path_factory) -> tuple[Path, str, dict]:
     return logdir, job, cluster.wait(job, logdir)
 
 
-def test_slurm_sweep_runs_every_run_to_the_end(finished_sweep):
+def test_slurm_sweep_runs_every_run_to_the_end(cluster, finished_sweep):
+    links = cluster.run("ip", "-o", "link", "show").stdout.splitlines()
+    assert [line.split(": ")[1] for line in links] == ["lo"]  # the daemons can reach nothing but loopback
     logdir, job, tasks = finished_sweep
     assert sorted(tasks) == [0, 1]
     assert all(t["JobState"] == "COMPLETED" and t["ExitCode"] == "0:0" and t["Restarts"] == "0" for t in tasks.values()), tasks
