@@ -273,6 +273,14 @@ def test_slurm_sweep_runs_every_run_to_the_end(cluster, finished_sweep):
         assert f"-seed {seed} " in log and "attempt 1" in log and "run exited with code 0" in log
 
 
+def test_a_job_sbatch_refuses_leaves_nothing_behind(cluster, tmp_path):
+    proc = cluster.run("bash", "run.sh", "--slurm", "--partition=nosuchpartition", "Hopper-v4", "--", *FLAGS,
+                       env={"SEEDS": "1", "LOGDIR": str(tmp_path)})
+    assert proc.returncode == 1, proc
+    assert "invalid partition" in proc.stderr.lower() and "nothing was submitted" in proc.stderr
+    assert list((tmp_path / "jobs").iterdir()) == [] and cluster.run("squeue", "-h").stdout == ""
+
+
 @needs_lifecycle
 def test_resubmitting_a_finished_sweep_skips_its_runs(cluster, finished_sweep):
     logdir, _, _ = finished_sweep
