@@ -164,13 +164,13 @@ if [ "$MODE" = slurm ]; then
     echo "#SBATCH --requeue"
     echo "#SBATCH --signal=B:USR1@$SLURM_LEAD_S"
     cat <<EOF
-# ERL-Re2 sweep written by run.sh: ${#TASKS[@]} task(s) x ${#SEED_LIST[@]} seed(s) = $N_RUNS runs, one array task each,
-# at most $CAP at once. Every run is start-or-resume: its folder under -logdir is fixed by task,
-# variant, flags and seed, so a requeued task continues from its checkpoint and a finished run
-# is skipped. ${SLURM_LEAD_S} s before the time limit Slurm sends USR1 to this script: the run is
-# told to checkpoint (TERM) and the task requeues itself. Preemption, scontrol requeue and scancel
-# send TERM, passed on the same way; Slurm then decides whether the task comes back.
-# On another scheduler: one job per line below, each run from $(pwd)
+# ERL-Re2 sweep written by run.sh: ${#TASKS[@]} task(s) x ${#SEED_LIST[@]} seed(s) = $N_RUNS runs, one array task
+# each, at most $CAP at once. Every run is start-or-resume: its folder under -logdir is fixed by
+# task, variant, flags and seed, so a requeued task continues from its checkpoint and a finished
+# run is skipped. Before the time limit Slurm sends USR1 to this script: the run is told to
+# checkpoint (TERM) and the task requeues itself. Preemption, scontrol requeue and scancel send
+# TERM, passed on the same way; Slurm then decides whether the task comes back.
+# On another scheduler: one job per run below, each started from $(pwd)
 case "\$SLURM_ARRAY_TASK_ID" in
 EOF
     local index=0
