@@ -257,3 +257,32 @@ def test_champion_member_holds_the_head_with_the_best_fitness(tmp_path):
     finally:
         agent.close()
     assert checked == 3
+
+
+def test_evaluate_ignores_a_half_written_checkpoint(small_run, tmp_path, capsys):
+    """A running run may be writing checkpoint.pt.tmp; evaluate reads only the complete checkpoint.pt."""
+    run_dir = tmp_path / "running"
+    shutil.copytree(small_run, run_dir)
+    (run_dir / "checkpoint.pt.tmp").write_bytes(b"half a checkpoint")
+    assert evaluate.main([str(run_dir), "-episodes", "1", "-actor", "rl"]) == 0
+    assert list(table(capsys.readouterr().out)) == ["rl"]
+
+
+def test_video_logged_to_wandb_at_its_frame_count(tmp_path):
+    from core.logger import RunLogger
+    from core.video import Mp4Writer
+
+    clip = tmp_path / "100_rl.mp4"
+    writer = Mp4Writer(str(clip), fps=20)
+    for k in range(5):
+        writer.write(np.full((HEIGHT, WIDTH, 3), 40 * k, dtype=np.uint8))
+    assert writer.close() == 5 and video_info(str(clip))[:3] == (5, WIDTH, HEIGHT)
+    config = {"run_name": "video-test", "wandb_run_id": "videotest01", "task": "Hopper", "variant": "ERL-Re2"}
+    logger = RunLogger(str(tmp_path), config, "offline", "ERL-Re2-tests", 1000)
+    # As in run_re2.py: the generation's row at frame 100, its checkpoint, then the checkpoint's video.
+    logger.log({"frames": 100, "generation": 1, "fps": 50.0, "best_reward": 1.0, "champion_score": None, "rl_score": 1.0,
+                "fitness_kind": "none"})
+    logger.log_video("rl", str(clip), 100)
+    logger.close()
+    logged = list(tmp_path.glob("wandb/offline-run-*/files/media/videos/video/rl_100_*.mp4"))
+    assert len(logged) == 1 and logged[0].read_bytes() == clip.read_bytes()
