@@ -15,10 +15,14 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.checkpoint import CheckpointError, load_checkpoint
+
+if TYPE_CHECKING:  # torch and the learner are imported only once the input is known to be good
+    from core.ddpg import ERLRe2Learner
 
 EXIT_BAD_INPUT = 2
 ACTORS = ("champion", "rl", "all")
@@ -111,7 +115,7 @@ def choose_actors(which: str, settings: argparse.Namespace, state: dict) -> list
     return members + ([("rl", n)] if rl else [])
 
 
-def build_learner(settings: argparse.Namespace, state: dict, state_dim: int, action_dim: int):
+def build_learner(settings: argparse.Namespace, state: dict, state_dim: int, action_dim: int) -> ERLRe2Learner:
     """The run's learner on the CPU with the checkpoint's parameters (φ, heads; the rest is unused)."""
     from core.agent import learner_config
     from core.ddpg import ERLRe2Learner
@@ -133,7 +137,7 @@ class ActorResult:
     video_frames: int = 0
 
 
-def play(learner, settings: argparse.Namespace, actors: list[tuple[str, int]], episodes: int, seed: int,
+def play(learner: ERLRe2Learner, settings: argparse.Namespace, actors: list[tuple[str, int]], episodes: int, seed: int,
          video_dir: str | None, frames: int) -> list[ActorResult]:
     """``episodes`` noise-free episodes per actor, all in one lockstep batch on the same reset seeds
     (common random numbers make the actors' rows comparable); with ``video_dir``, each actor's first

@@ -13,11 +13,15 @@ import sys
 import warnings
 from collections.abc import Callable
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 
 from core.rollout import EnvPool, make_env
+
+if TYPE_CHECKING:
+    from core.agent import Agent
 
 GL_BACKEND = "egl"  # faster than OSMesa here (llvmpipe: ~60 vs ~105 ms per 320x240 frame)
 WIDTH, HEIGHT = 320, 240  # both multiples of 16, as H.264 macroblocks want
@@ -66,12 +70,12 @@ class RecordEpisode(gym.Wrapper):
         fps = env.metadata.get("render_fps") or 30  # MuJoCo tasks: real time (1 / dt)
         self.writer = Mp4Writer(path, fps)
 
-    def reset(self, **kwargs):
+    def reset(self, **kwargs) -> tuple:
         out = self.env.reset(**kwargs)
         self.writer.write(self.env.render())
         return out
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple:
         out = self.env.step(action)
         self.writer.write(self.env.render())
         return out
@@ -164,7 +168,7 @@ class CheckpointVideos:
         sys.stderr.write(f"run_re2.py: warning: -capture_video: {message}; the run continues without videos\n")
         sys.stderr.flush()
 
-    def capture(self, agent) -> list[str]:
+    def capture(self, agent: Agent) -> list[str]:
         """Record the champion (if evolution has produced one) and the RL agent (if RL is on)."""
         if not self.enabled or agent.frames == self.last_frames:  # the final checkpoint can repeat the last one
             return []
