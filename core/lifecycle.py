@@ -417,8 +417,8 @@ def status_lines(logdir: str) -> list[str]:
         row = last_row(os.path.join(run_dir, "progress.csv"))
         budget = int(config["settings"]["num_frames"])
         frames = int(row["frames"]) if row else 0
-        best = row["best_reward"] if row and row.get("best_reward") else "-"
-        fps = row["fps"] if row and row.get("fps") else "-"
+        best = f"{float(row['best_reward']):.1f}" if row and row.get("best_reward") else "-"
+        fps = f"{float(row['fps']):.1f}" if row and row.get("fps") else "-"
         state = run_state(run_dir, budget, frames, status)
         lines.append(f"{config['env']:<16} {config['variant'].replace(' ', '-'):<8} seed {config['seed']:<3} "
                      f"frames {frames:>9,}/{budget:<9,} best_reward {best:>9} fps {fps:>7} {state:<8} {name}")

@@ -91,6 +91,7 @@ class ReplayMemory:
     def load_state_dict(self, state: dict) -> None:
         if state["capacity"] != self.capacity or state["data"].shape[1] != self.data.shape[1]:
             raise ValueError("replay buffer shape does not match this run")
+        self.size = 0  # nothing of the current rows needs keeping while the storage grows
+        self._reserve(int(state["size"]))
         self.size, self.ptr = int(state["size"]), int(state["ptr"])
-        self._reserve(self.size)
         self.data[: self.size] = state["data"].to(self.device)
