@@ -326,8 +326,8 @@ def execute(run: Run, stop: StopFlag) -> int:
             return agent.frames, path
 
         try:
-            while not stop and (agent.frames < args.num_frames or getattr(agent, 'pending', None)):
-                row = agent.train(pause=lambda: bool(stop) or cadence.time_due()) if hasattr(agent, 'pending') else agent.train()  # TEMP
+            while not stop and (agent.frames < args.num_frames or agent.pending):
+                row = agent.train(pause=lambda: bool(stop) or cadence.time_due())
                 saved = False
                 if row is None:  # paused inside a generation: save it as it stands (then go on, unless stopping)
                     saved_at, saved = checkpoint(), True
@@ -347,7 +347,7 @@ def execute(run: Run, stop: StopFlag) -> int:
             return code
         if stop:
             print(f"{stop.name} received: checkpoint written to {saved_at[1]} at frame {agent.frames:,}"
-                  f"{f' ({agent.pending})' if getattr(agent, 'pending', None) else ''}. Resume with: python run_re2.py -resume {run_dir}", flush=True)
+                  f"{f' ({agent.pending})' if agent.pending else ''}. Resume with: python run_re2.py -resume {run_dir}", flush=True)
             code, outcome, reason = stop.exit_code, "stopped", None
         else:
             print(f"Finished {agent.frames:,} frames. Logs in {run_dir}", flush=True)
