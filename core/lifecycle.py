@@ -27,7 +27,8 @@ from parameters import NOT_IDENTITY, RESUMABLE, ParameterError, build_parser, de
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 LOCK_FILE, STATUS_FILE = "run.lock", "status.json"
-MAX_SETTINGS_IN_NAME = 80  # characters of "k=v,k=v" kept readable in a directory name; longer → a hash
+# A directory name lists at most this many non-default settings in this many characters; more → a hash.
+MAX_SETTINGS_IN_NAME, MAX_SETTINGS_CHARS = 4, 60
 
 
 class RunHeld(RuntimeError):
@@ -51,7 +52,7 @@ def run_name(ident: dict) -> str:
     settings = ident["settings"]
     if settings:
         text = ",".join(k if v is True else f"{k}={v}" for k, v in settings.items())
-        if len(text) > MAX_SETTINGS_IN_NAME:  # the full list is in config.json
+        if len(settings) > MAX_SETTINGS_IN_NAME or len(text) > MAX_SETTINGS_CHARS:  # the full list is in config.json
             text = "cfg-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         parts.append(text)
     if ident["tag"]:

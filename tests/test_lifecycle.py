@@ -71,8 +71,7 @@ def test_same_command_again_skips_a_finished_run(seed1_run):
     before = (seed1_run / "progress.csv").read_bytes()
     proc = again(SEED1, seed1_run.parent)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"{seed1_run} has already finished (1,567 of 1,500 frames): nothing to do" or \
-        "has already finished" in proc.stdout
+    assert f"{seed1_run} has already finished (" in proc.stdout and "frames): nothing to do" in proc.stdout
     assert (seed1_run / "progress.csv").read_bytes() == before
     assert [p.name for p in seed1_run.parent.iterdir()] == [seed1_run.name]
 
