@@ -14,7 +14,7 @@ import pickle
 import shutil
 import zipfile
 
-import torch
+# torch is imported inside the functions: `status` and the refusal of bad input need CheckpointError only.
 
 FORMAT = "erl-re2-checkpoint-v2"
 OLD_FORMATS = ("erl-re2-checkpoint-v1",)
@@ -38,6 +38,8 @@ def content_digest(obj) -> str:
 
 
 def _feed(h: hashlib._Hash, x) -> None:
+    import torch
+
     if isinstance(x, torch.Tensor):
         t = x.detach().to("cpu").contiguous()
         h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
@@ -80,6 +82,8 @@ def save_checkpoint(run_dir: str, state: dict) -> str:
 
     On a write failure (a full disk above all) the temporary file is removed, the previous checkpoint
     is untouched and CheckpointWriteError says how much space the checkpoint needed."""
+    import torch
+
     path = os.path.join(run_dir, FILENAME)
     tmp = f"{path}.tmp"
     payload = {"format": FORMAT, "sha256": content_digest(state), **state}
@@ -110,6 +114,8 @@ def save_checkpoint(run_dir: str, state: dict) -> str:
 
 def load_checkpoint(run_dir: str) -> dict:
     """Read a run's checkpoint; a missing, truncated, foreign or altered file raises CheckpointError."""
+    import torch
+
     path = os.path.join(run_dir, FILENAME)
     if not os.path.isfile(path):
         raise CheckpointError(f"-resume: no checkpoint at {path}")

@@ -21,7 +21,7 @@ import sys
 import time
 
 from core.checkpoint import FILENAME, CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
-from core.logger import error, last_row, new_config, truncate_progress, variant, write_json_atomic
+from core.logger import announce, error, last_row, new_config, read_config, truncate_progress, variant, write_json_atomic
 from parameters import NOT_IDENTITY, RESUMABLE, ParameterError, build_parser, default_settings, parse_args, resume_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -117,17 +117,6 @@ def lock_holder(run_dir: str) -> str | None:
 
 
 # ---------------------------------------------------------------------- config.json and status.json
-def read_config(run_dir: str) -> dict:
-    try:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            config = json.load(f)
-        # Settings added after the run started take their built-in defaults.
-        config["settings"] = {**vars(build_parser().parse_args([])), **config["settings"]}
-        return config
-    except (OSError, ValueError, KeyError, TypeError):
-        raise CheckpointError(f"-resume: {run_dir} is not an ERL-Re2 run directory (no readable config.json)") from None
-
-
 def write_status(run_dir: str, **fields) -> None:
     """What ``status`` reads besides the lock and progress.csv; best effort (a full disk must not hide
     the real error), merged into the previous record."""
@@ -186,37 +175,40 @@ def open_run(argv: list[str]) -> Run:
         changes = resume_overrides(argv, config["settings"])
         if not os.path.isfile(os.path.join(run_dir, FILENAME)):
             raise CheckpointError(f"-resume: no checkpoint at {os.path.join(run_dir, FILENAME)}")
-        lock = RunLock(run_dir)
-        state = _open_checkpoint(run_dir, config)
-        args = _apply_changes(run_dir, config, changes, state["counters"]["frames"])
-        return Run(run_dir, args, config, state, lock)
-
-    ident = identity(args)
-    run_dir = os.path.join(args.logdir, run_name(ident))
-    os.makedirs(run_dir, exist_ok=True)
+    else:
+        ident = identity(args)
+        run_dir = os.path.join(args.logdir, run_name(ident))
+        os.makedirs(run_dir, exist_ok=True)
     lock = RunLock(run_dir)
-    if os.path.isfile(os.path.join(run_dir, FILENAME)):
-        config = read_config(run_dir)
-        if config.get("identity") != json.loads(json.dumps(ident)):
-            raise CheckpointError(f"{run_dir} holds a run with other settings than this command's (see its config.json); "
-                                  "use -tag to start a separate run")
-        recorded_project = config["settings"].get("wandb_project")
-        if args.wandb_project != recorded_project:
-            raise ParameterError(f"-wandb_project cannot change when a run continues (this run logs to {recorded_project!r})")
-        state = _open_checkpoint(run_dir, config)
-        args = _apply_changes(run_dir, config, {k: getattr(args, k) for k in RESUMABLE}, state["counters"]["frames"])
-        return Run(run_dir, args, config, state, lock)
-    if os.path.exists(os.path.join(run_dir, "config.json")) or os.path.exists(os.path.join(run_dir, "progress.csv")):
-        print(f"{run_dir} has no checkpoint (its first attempt stopped before writing one): starting it afresh", flush=True)
-        for stale in ("progress.csv", "progress.csv.tmp", f"{FILENAME}.tmp", "config.json.tmp", STATUS_FILE):
-            try:
-                os.remove(os.path.join(run_dir, stale))
-            except FileNotFoundError:
-                pass
-    config = new_config(run_dir, args, sources)
-    config["identity"] = ident
-    write_json_atomic(os.path.join(run_dir, "config.json"), config)
-    return Run(run_dir, args, config, None, lock)
+    try:
+        if args.resume is not None:
+            state = _open_checkpoint(run_dir, config)
+            return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
+        if os.path.isfile(os.path.join(run_dir, FILENAME)):
+            config = read_config(run_dir)
+            if config.get("identity") != json.loads(json.dumps(ident)):
+                raise CheckpointError(f"{run_dir} holds a run with other settings than this command's (see its config.json); "
+                                      "use -tag to start a separate run")
+            recorded_project = config["settings"].get("wandb_project")
+            if args.wandb_project != recorded_project:
+                raise ParameterError(f"-wandb_project cannot change when a run continues (this run logs to {recorded_project!r})")
+            state = _open_checkpoint(run_dir, config)
+            changes = {k: getattr(args, k) for k in RESUMABLE}
+            return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
+        if os.path.exists(os.path.join(run_dir, "config.json")) or os.path.exists(os.path.join(run_dir, "progress.csv")):
+            print(f"{run_dir} has no checkpoint (its first attempt stopped before writing one): starting it afresh", flush=True)
+            for stale in ("progress.csv", "progress.csv.tmp", f"{FILENAME}.tmp", "config.json.tmp", STATUS_FILE):
+                try:
+                    os.remove(os.path.join(run_dir, stale))
+                except FileNotFoundError:
+                    pass
+        config = new_config(run_dir, args, sources)
+        config["identity"] = ident
+        write_json_atomic(os.path.join(run_dir, "config.json"), config)
+        return Run(run_dir, args, config, None, lock)
+    except BaseException:
+        os.close(lock.fd)  # in-process callers (tests) must get the directory back
+        raise
 
 
 # ---------------------------------------------------------------------- signals and checkpoint cadence
@@ -314,7 +306,7 @@ def execute(run: Run, stop: StopFlag) -> int:
         if state is not None:
             agent.load_state(state)
             print(f"Resuming {run_dir} at frame {agent.frames:,} (generation {logged})", flush=True)
-        _announce(run, device)
+        announce(run_dir, run.config, args, device)
         logger = RunLogger(run_dir, run.config, args.wandb_mode, args.wandb_project, args.num_frames)
         cadence = Cadence(args.checkpoint_every, args.checkpoint_minutes, agent.frames)
         saved = state is not None  # the agent's state is the checkpoint on disk
@@ -373,16 +365,6 @@ def execute(run: Run, stop: StopFlag) -> int:
             logger.close()
         if agent is not None:
             agent.close()
-
-
-def _announce(run: Run, device) -> None:
-    args = run.args
-    print(f"ERL-Re2 | {run.config['variant']} | {args.env} | seed {args.seed} | device {device} | run dir {run.run_dir}", flush=True)
-    if not args.RL:
-        print("RL is off (EA-only ablation): evolution starts at once with full-episode (MC) fitness; "
-              "phi and the PeVFA stay at their initialisation.", flush=True)
-    elif not args.EA:
-        print("EA is off (RL-only ablation): no population, no PeVFA; the RL head and phi learn by TD3.", flush=True)
 
 
 # ---------------------------------------------------------------------- status LOGDIR

@@ -14,6 +14,7 @@ import uuid
 from argparse import Namespace
 from importlib import metadata
 
+from core.checkpoint import CheckpointError
 from core.tasks import task_family
 
 COLUMNS = (
@@ -21,6 +22,33 @@ COLUMNS = (
     "fitness_kind", "fitness_max", "fitness_mean", "critic_loss", "actor_loss", "pevfa_loss", "ea_loss",
     "elite_rate", "selected_rate", "discarded_rate", "rl_frames", "evo_times", "ssne_epochs",
 )
+
+
+def read_config(run_dir: str) -> dict:
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            config = json.load(f)
+        # Settings added after the run started take their built-in defaults.
+        config["settings"] = {**_built_in_settings(), **config["settings"]}
+        return config
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CheckpointError(f"-resume: {run_dir} is not an ERL-Re2 run directory (no readable config.json)") from None
+
+
+def _built_in_settings() -> dict:
+    from parameters import build_parser  # parameters imports nothing of core.logger; imported late to keep this module light
+
+    return vars(build_parser().parse_args([]))
+
+
+def announce(run_dir: str, config: dict, args: Namespace, device) -> None:
+    """The run's first stdout lines: what runs where, and what an ablation leaves out."""
+    print(f"ERL-Re2 | {config['variant']} | {args.env} | seed {args.seed} | device {device} | run dir {run_dir}", flush=True)
+    if not args.RL:
+        print("RL is off (EA-only ablation): evolution starts at once with full-episode (MC) fitness; "
+              "phi and the PeVFA stay at their initialisation.", flush=True)
+    elif not args.EA:
+        print("EA is off (RL-only ablation): no population, no PeVFA; the RL head and phi learn by TD3.", flush=True)
 
 
 def variant(args: Namespace) -> str:

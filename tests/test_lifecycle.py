@@ -183,3 +183,22 @@ def test_status_prints_one_line_per_run(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "core.lifecycle", "status", str(tmp_path / "nope")], cwd=ROOT,
                              capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_a_folder_of_other_settings_and_a_new_wandb_project_are_refused(seed1_run, tmp_path, capsys):
+    import shutil
+
+    import run_re2
+
+    logdir = tmp_path / "logs"
+    tagged = name([*SEED1, "-tag", "x"], logdir)
+    shutil.copytree(seed1_run, logdir / tagged, ignore=shutil.ignore_patterns("run.lock"))  # a folder holding the untagged run
+    assert run_re2.main([*SEED1, "-tag", "x", "-logdir", str(logdir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a run with other settings than this command's" in err and "-tag" in err
+    shutil.copytree(seed1_run, logdir / seed1_run.name, ignore=shutil.ignore_patterns("run.lock"))
+    assert run_re2.main([*SEED1, "-wandb_project", "other", "-logdir", str(logdir)]) == 2
+    err = capsys.readouterr().err
+    assert err == "run_re2.py: error: -wandb_project cannot change when a run continues (this run logs to 'ERL-Re2')\n"
+    assert run_re2.main([*SEED1, "-logdir", str(logdir)]) == 0  # the lock of the refused attempts was released
+    assert "has already finished" in capsys.readouterr().out
