@@ -57,11 +57,16 @@ def variant(args: Namespace) -> str:
 
 def write_json_atomic(path: str, obj: dict) -> None:
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:  # a full disk: leave no partial temporary file behind
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def new_config(run_dir: str, args: Namespace, sources: dict[str, str]) -> dict:
