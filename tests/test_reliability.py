@@ -135,7 +135,7 @@ def test_altered_checkpoint_bytes_are_refused(seed1_run, tmp_path):
 
 
 # ---------------------------------------------------------------------- torn progress.csv
-def test_torn_last_row_is_dropped_when_a_finished_run_is_resumed(seed1_run, tmp_path):
+def test_torn_last_row_is_dropped_when_a_run_is_resumed_finished_or_not(seed1_run, tmp_path):
     run_dir = copy_run(seed1_run, tmp_path / "run")
     whole = (run_dir / "progress.csv").read_text()
     (run_dir / "progress.csv").write_text(whole + "1600,28,4")  # a crash in the middle of a row
@@ -143,6 +143,14 @@ def test_torn_last_row_is_dropped_when_a_finished_run_is_resumed(seed1_run, tmp_
     assert proc.returncode == 0 and "has already finished" in proc.stdout, proc.stderr
     assert (run_dir / "progress.csv").read_text().replace("\r\n", "\n") == whole.replace("\r\n", "\n")
     assert whole_rows(run_dir / "progress.csv")
+    # Torn again, then resumed with a larger budget (the unfinished path): the torn row goes, new rows follow.
+    (run_dir / "progress.csv").write_text(whole + "1600,28,4,3.2,55")
+    proc = resume(run_dir, "-num_frames", "1700")
+    assert proc.returncode == 0, proc.stderr
+    assert whole_rows(run_dir / "progress.csv")
+    table = without_timing(rows(run_dir))
+    reference = without_timing(rows(seed1_run))
+    assert table[: len(reference)] == reference and len(table) > len(reference) and int(table[-1]["frames"]) >= 1700
 
 
 @pytest.mark.parametrize("tail", ["", "1", "17", "1600,2", "1600,27,4,1.0", "1600,27,4" + ",x" * (len(COLUMNS) - 3)])
