@@ -13,9 +13,13 @@ import sys
 import uuid
 from argparse import Namespace
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from core.checkpoint import CheckpointError
 from core.tasks import task_family
+
+if TYPE_CHECKING:  # torch is imported only once a run starts
+    import torch
 
 COLUMNS = (
     "frames", "generation", "games", "time_s", "fps", "champion_score", "rl_score", "best_reward",
@@ -41,7 +45,7 @@ def _built_in_settings() -> dict:
     return vars(build_parser().parse_args([]))
 
 
-def announce(run_dir: str, config: dict, args: Namespace, device) -> None:
+def announce(run_dir: str, config: dict, args: Namespace, device: torch.device) -> None:
     """The run's first stdout lines: what runs where, and what an ablation leaves out."""
     print(f"ERL-Re2 | {config['variant']} | {args.env} | seed {args.seed} | device {device} | run dir {run_dir}", flush=True)
     if not args.RL:
