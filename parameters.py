@@ -3,7 +3,9 @@ appendix, and validation that refuses bad input (exit 2, one line) before any wo
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 import tempfile
 from dataclasses import asdict
@@ -13,6 +15,13 @@ from core.tasks import close_task_names, default_sync_period, task_family, task_
 # Settings for tasks the paper did not run (the paper's most common values).
 BUILTIN_TASK_DEFAULTS = {"theta": 0.5, "frac": 0.5, "time_steps": 200, "K": 1, "gamma": 0.99}
 TASK_DEPENDENT = ("theta", "frac", "time_steps", "K", "gamma", "sync_period")
+MIN_BUFFER = 5000  # transitions needed before learning starts: min(MIN_BUFFER, init_steps)
+# Settings that may change when a run continues (-resume, or the same command again): they do not
+# change what the run computes, only how long, where and how fast it runs and how often it saves.
+RESUMABLE = ("num_frames", "threads", "wandb_mode", "checkpoint_every", "checkpoint_minutes", "disable_cuda", "logdir",
+             "capture_video")
+# Settings that are not part of a run's identity (its directory name): the above, plus these.
+NOT_IDENTITY = (*RESUMABLE, "wandb_project", "resume", "tag", "env", "seed", "EA", "RL")
 
 
 class ParameterError(ValueError):
@@ -25,6 +34,23 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def finite_float(text: str) -> float:
+    """A float flag's type: nan and inf are refused up front (they would surface as a NaN loss much later)."""
+    value = float(text)  # a ValueError becomes argparse's "invalid float value"
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {text})")
+    return value
+
+
+finite_float.__name__ = "float"  # argparse names the type in its message: "invalid float value: 'x'"
+
+
+def run_tag(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", text):
+        raise argparse.ArgumentTypeError(f"must be 1-40 characters from A-Z a-z 0-9 . _ - (got {text!r})")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="run_re2.py", description="ERL-Re²: evolutionary RL with a shared state representation "
                 "and individual linear policy representations (ICLR 2023).")
@@ -34,19 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     a("-pop_size", type=int, default=5, help="population size (number of linear policy heads evolved)")
     a("-pr", type=int, default=64, help="policy representation size (width of χ(π))")
     a("-OFF_TYPE", type=int, default=1, help="type of PeVFA: 1 = V(s, a, χ(π)), 2 = V(φ(s), χ(π))")
-    a("-prob_reset_and_sup", type=float, default=0.05, help="probability of resetting parameters and of super mutations")
+    a("-prob_reset_and_sup", type=finite_float, default=0.05, help="probability of resetting parameters and of super mutations")
     a("-time_steps", type=int, default=None, help="H, the step length of the H-step return (task default)")
-    a("-theta", type=float, default=None, help="probability of using MC (full-episode) fitness estimates (task default)")
-    a("-frac", type=float, default=None, help="mutation ratio: fraction of each head row mutated (task default)")
-    a("-gamma", type=float, default=None, help="discount factor γ for RL (task default)")
-    a("-TD3_noise", type=float, default=0.2, help="std of TD3's target-policy smoothing noise")
+    a("-theta", type=finite_float, default=None, help="probability of using MC (full-episode) fitness estimates (task default)")
+    a("-frac", type=finite_float, default=None, help="mutation ratio: fraction of each head row mutated (task default)")
+    a("-gamma", type=finite_float, default=None, help="discount factor γ for RL (task default)")
+    a("-TD3_noise", type=finite_float, default=0.2, help="std of TD3's target-policy smoothing noise")
     a("-EA", action="store_true", help="use EA; given without -RL, runs the EA-only ablation")
     a("-RL", action="store_true", help="use RL; given without -EA, runs the RL-only ablation")
     a("-K", type=int, default=None, help="number of individuals selected to optimise the shared representation (task default)")
-    a("-EA_actor_alpha", type=float, default=1.0, help="coefficient balancing the weight of the PeVFA loss on φ")
-    a("-actor_alpha", type=float, default=1.0, help="coefficient balancing the weight of the RL loss on φ")
-    a("-tau", type=float, default=0.005, help="coefficient for soft target updates")
-    a("-logdir", default="./logs", help="log location; each run writes <logdir>/<env>__seed<seed>__<time>/")
+    a("-EA_actor_alpha", type=finite_float, default=1.0, help="coefficient balancing the weight of the PeVFA loss on φ")
+    a("-actor_alpha", type=finite_float, default=1.0, help="coefficient balancing the weight of the RL loss on φ")
+    a("-tau", type=finite_float, default=0.005, help="coefficient for soft target updates")
+    a("-logdir", default="./logs", help="log location; each run writes <logdir>/<env>__<variant>[__<settings>][__<tag>]__seed<seed>/")
     a("-disable_cuda", action="store_true", help="run on the CPU even when CUDA is available")
     a("-num_evals", type=int, default=1, help="episodes per member for MC fitness")
     a("-sync_period", type=int, default=None, help="generations between RL→EA syncs (task default: 1 on HalfCheetah, Hopper, Walker2d, Ant, Humanoid; "
@@ -61,14 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
            "reshaped to (A, ls+1), which straddle action dimensions) instead of the true rows [W[j], b[j]] the "
            "paper describes; for comparisons with the authors' published numbers")
     a("-rl_algo", default="td3", choices=["td3", "ddpg"], help="RL learner: td3 (default) or ddpg")
-    a("-num_frames", type=float, default=1e6, help="environment frames (stored steps) to run for")
+    a("-num_frames", type=finite_float, default=1e6, help="environment frames (stored steps) to run for")
     a("-init_steps", type=int, default=10_000, help="RL frames of uniform random actions before learning starts")
     a("-test_episodes", type=int, default=10, help="noise-free episodes per champion / RL test")
     a("-max_episode_steps", type=int, default=None, help="episode time limit (task default, 1000 on MuJoCo)")
     a("-batch_size", type=int, default=128, help="minibatch size of every update")
-    a("-buffer_size", type=float, default=1e6, help="replay buffer capacity (transitions)")
-    a("-checkpoint_every", type=float, default=50_000, help="frames between checkpoints (one is also written at the end)")
+    a("-buffer_size", type=finite_float, default=1e6, help="replay buffer capacity (transitions)")
+    a("-checkpoint_every", type=finite_float, default=50_000, help="frames between checkpoints (one is also written at the end)")
+    a("-checkpoint_minutes", type=finite_float, default=10.0,
+      help="also checkpoint when this many minutes have passed since the last one, mid-generation too (0: off)")
     a("-resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    a("-tag", type=run_tag, default=None, help="label added to the run's directory name (a separate run of the same settings)")
     a("-threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     a("-wandb_mode", default="offline", choices=["offline", "online", "disabled"], help="wandb logging (offline needs no login)")
     a("-wandb_project", default="ERL-Re2", help="wandb project name")
@@ -89,13 +118,23 @@ def explicit_flags(argv: list[str]) -> set[str]:
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, str]]:
     """Parse and resolve the settings; returns them and where each came from
-    (``flag``, ``task default`` or ``built-in``). Raises ParameterError on bad input."""
+    (``flag``, ``task default`` or ``built-in``). Raises ParameterError on bad input.
+
+    With ``-resume`` only the flags given are meaningful (the rest comes from the run's config.json):
+    the settings are returned unresolved and ``resume_overrides`` checks them."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     given = explicit_flags(argv)
     sources = {k: ("flag" if k in given else "built-in") for k in vars(args)}
     if args.resume is not None:
         return args, sources
+    resolve(args, sources)
+    validate(args)
+    return args, sources
+
+
+def resolve(args: argparse.Namespace, sources: dict[str, str]) -> None:
+    """Fill the task-dependent settings and the variant switches in place."""
     _check_env(args.env)
     paper = task_settings(args.env, args.rl_algo)
     defaults = asdict(paper) if paper else dict(BUILTIN_TASK_DEFAULTS)
@@ -108,8 +147,33 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
     ea, rl = args.EA, args.RL
     args.EA, args.RL = (ea or not rl), (rl or not ea)
     args.num_frames, args.buffer_size, args.checkpoint_every = int(args.num_frames), int(args.buffer_size), int(args.checkpoint_every)
-    validate(args)
-    return args, sources
+
+
+def default_settings(env: str, rl_algo: str) -> dict:
+    """Every setting as it would be with no flag but ``-env`` and ``-rl_algo``: what "non-default" means
+    for a run's identity (a task default given explicitly is still the default)."""
+    args = build_parser().parse_args(["-env", env, "-rl_algo", rl_algo])
+    resolve(args, {k: "built-in" for k in vars(args)})
+    return vars(args)
+
+
+def resume_overrides(argv: list[str], recorded: dict) -> dict:
+    """The settings given next to ``-resume``: those that may change are returned (to be applied and
+    recorded); any other flag is refused, naming it, so that no flag is ever silently ignored."""
+    args = build_parser().parse_args(argv)
+    given = explicit_flags(argv) - {"resume"}
+    may_change = [k for k in RESUMABLE if k != "logdir"]  # the directory is the one given to -resume
+    refused = sorted(given - set(may_change))
+    if refused:
+        raise ParameterError(f"-{refused[0]} cannot be given with -resume (the run's directory and settings are fixed, "
+                             f"see its config.json); with -resume only {', '.join('-' + k for k in may_change)} may change")
+    out = {k: getattr(args, k) for k in sorted(given)}
+    for k in ("num_frames", "checkpoint_every"):
+        if k in out:
+            out[k] = int(out[k])
+    merged = argparse.Namespace(**{**recorded, **out})
+    validate(merged, check_logdir=False)
+    return out
 
 
 def _check_env(env_id: str) -> None:
@@ -122,7 +186,7 @@ def _check_env(env_id: str) -> None:
         raise ParameterError(f"-env: unknown task '{env_id}'{hint}")
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: argparse.Namespace, check_logdir: bool = True) -> None:
     """Refuse settings the algorithm cannot run with; each message names the flag."""
 
     def need(ok: bool, msg: str) -> None:
@@ -146,7 +210,11 @@ def validate(args: argparse.Namespace) -> None:
     need(args.max_episode_steps is None or args.max_episode_steps > 0,
          f"-max_episode_steps must be a positive integer (got {args.max_episode_steps})")
     need(args.threads is None or args.threads > 0, f"-threads must be a positive integer (got {args.threads})")
-    need(_writable(args.logdir), f"-logdir: cannot create or write to '{args.logdir}'")
+    need(args.checkpoint_minutes >= 0, f"-checkpoint_minutes must be >= 0, 0 meaning off (got {args.checkpoint_minutes})")
+    smallest = max(args.batch_size, min(MIN_BUFFER, args.init_steps))  # else the learner never starts or samples repeats
+    need(args.buffer_size >= smallest, f"-buffer_size must be >= {smallest} = max(batch_size, min({MIN_BUFFER}, init_steps)) "
+         f"(got {args.buffer_size})")
+    need(not check_logdir or _writable(args.logdir), f"-logdir: cannot create or write to '{args.logdir}'")
 
 
 def _writable(path: str) -> bool:

@@ -11,6 +11,7 @@ import math
 import random
 import time
 from argparse import Namespace
+from collections.abc import Callable
 
 import fastrand
 import numpy as np
@@ -20,9 +21,9 @@ from core.ddpg import ERLRe2Learner, LearnerConfig
 from core.mod_neuro_evo import SSNE, sync_rl_to_population
 from core.replay_memory import ReplayMemory
 from core.rollout import EnvPool, Episodes, run_episodes
+from parameters import MIN_BUFFER  # transitions needed before learning: min(MIN_BUFFER, init_steps)
 
 EXPLORATION_STD = 0.1
-MIN_BUFFER = 5000  # transitions needed before learning (min(5000, init_steps))
 
 
 class NonFiniteLoss(RuntimeError):
@@ -61,16 +62,45 @@ class Agent:
         self.test_pool = EnvPool(args.env, args.test_episodes, args.max_episode_steps)
         s, a = self.rl_pool.state_dim, self.rl_pool.action_dim
         self.learner = ERLRe2Learner(learner_config(args, s, a), device, seed=args.seed)
-        self.memory = ReplayMemory(s, a, min(args.buffer_size, max(args.num_frames, 1)), device)
+        # The full -buffer_size ring (its storage grows as it fills): transitions do not depend on the budget,
+        # so a run extended on resume is the run it would have been with the larger budget from the start.
+        self.memory = ReplayMemory(s, a, args.buffer_size, device)
         self.ssne = SSNE(n, args.frac, args.prob_reset_and_sup, self.rng) if args.EA else None
         self.frames = self.rl_frames = self.games = self.generation = self.evo_times = self.ssne_epochs = 0
         self.elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
+        self._pending: dict | None = None  # a generation paused inside its learner iterations
         # The member holding the head with the best last fitness (None before any fitness).
         self.champion: dict | None = None
         self._session_start = time.perf_counter()
 
     # ------------------------------------------------------------------ §3, one generation
-    def train(self) -> dict:
+    def train(self, pause: Callable[[], bool] | None = None) -> dict | None:
+        """One generation; returns its progress row. When ``pause()`` becomes true during the learner
+        iterations, returns None with the generation left pending (``self.pending``, saved by
+        ``state()``); the next call finishes it exactly as an uninterrupted call would have."""
+        if self._pending is None:
+            self._pending = self._collect()
+        gen = self._pending
+        if gen["iterations_done"] < gen["iterations"]:
+            gen["iterations_done"] = self.learner.train_iterations(
+                self.memory, gen["iterations"], self.evo_times, start=gen["iterations_done"], pause=pause)
+            if gen["iterations_done"] < gen["iterations"]:
+                return None
+        self._pending = None
+        return self._finish(gen)
+
+    @property
+    def pending(self) -> str | None:
+        """What is left of a generation paused inside its learner iterations, or None."""
+        gen = self._pending
+        if gen is None:
+            return None
+        return (f"generation {self.generation} in progress: {gen['iterations'] - gen['iterations_done']} of "
+                f"{gen['iterations']} learner iterations left")
+
+    def _collect(self) -> dict:
+        """Steps 2-5 up to the learner: fitness, champion test, SSNE epoch, the RL episode. Returns the
+        generation in progress (all a checkpoint needs to finish it)."""
         args, learner = self.args, self.learner
         self.generation += 1
         gen_frames = 0
@@ -101,13 +131,21 @@ class Agent:
                                  "generation": self.generation}
 
         # 5. RL: one episode, then about one learner iteration per frame collected this generation.
+        iterations = 0
         if args.RL:
             episode = self.rl_episode()
             gen_frames += episode.frames
             self.rl_frames += episode.frames
             self.games += 1
             if self.rl_frames >= args.init_steps and len(self.memory) >= min(MIN_BUFFER, args.init_steps):
-                learner.train_iterations(self.memory, gen_frames, self.evo_times)
+                iterations = gen_frames
+        return {"row": row, "gen_frames": gen_frames, "fitness": [float(f) for f in fitness],
+                "new_elite": None if new_elite is None else int(new_elite), "iterations": iterations, "iterations_done": 0}
+
+    def _finish(self, gen: dict) -> dict:
+        """Steps 6-8 after the learner: RL test, RL→EA sync, report."""
+        args, learner, row = self.args, self.learner, dict(gen["row"])
+        if args.RL:
             # 6. RL test.
             row["rl_score"] = self.test(learner.rl_index)
             # 7. RL → EA sync into the weakest member, never over the new elite. The RL frame count is
@@ -115,9 +153,10 @@ class Agent:
             #    already syncs (as the reference).
             if args.EA and self.rl_frames >= args.init_steps and self.generation % args.sync_period == 0:
                 self.ssne.rl_policy = sync_rl_to_population(
-                    learner.pop_weight, learner.pop_bias, learner.rl_weight.detach(), learner.rl_bias.detach(), fitness, new_elite
+                    learner.pop_weight, learner.pop_bias, learner.rl_weight.detach(), learner.rl_bias.detach(),
+                    np.asarray(gen["fitness"]), gen["new_elite"]
                 )
-        self.frames += gen_frames
+        self.frames += gen["gen_frames"]
 
         # 8. Report.
         losses = learner.pop_losses()
@@ -183,6 +222,7 @@ class Agent:
             "learner": self.learner.checkpoint_state(),
             "memory": self.memory.state_dict(),
             "ssne": {"rl_policy": self.ssne.rl_policy, "selection_stats": dict(self.ssne.selection_stats)} if self.ssne else None,
+            "pending": self._pending,
             "champion": self.champion,
             "counters": {**{k: getattr(self, k) for k in ("frames", "rl_frames", "games", "generation", "evo_times", "ssne_epochs")},
                          "elapsed": self.wall_time()},
@@ -198,6 +238,7 @@ class Agent:
             self.ssne.selection_stats.update(state["ssne"]["selection_stats"])
         for k, v in state["counters"].items():
             setattr(self, k, v)
+        self._pending = state["pending"]
         self.champion = state.get("champion")  # absent from checkpoints written before it was kept
         self._session_start = time.perf_counter()
         rng = state["rng"]

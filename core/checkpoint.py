@@ -1,36 +1,122 @@
-"""Atomic checkpoints: everything a run needs to continue exactly where it stopped."""
+"""Atomic, verifiable checkpoints: everything a run needs to continue exactly where it stopped.
+
+A checkpoint is written to a temporary file, fsynced and moved over the previous one with
+``os.replace``, so a crash or a full disk never leaves a half-written ``checkpoint.pt``. It carries a
+SHA-256 of its content (every tensor's bytes and every value, in order), so bytes altered on disk
+are refused on load instead of silently resuming from corrupted weights or buffer rows.
+"""
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import pickle
+import shutil
 import zipfile
 
-import torch
+# torch is imported inside the functions: `status` and the refusal of bad input need CheckpointError only.
 
-FORMAT = "erl-re2-checkpoint-v1"
+FORMAT = "erl-re2-checkpoint-v2"
+OLD_FORMATS = ("erl-re2-checkpoint-v1",)
 FILENAME = "checkpoint.pt"
 
 
 class CheckpointError(ValueError):
-    pass
+    """A checkpoint that cannot be used: missing, unreadable, foreign or altered."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (the previous one is left as it was)."""
+
+
+def content_digest(obj) -> str:
+    """SHA-256 over a checkpoint's values in order: tensors by dtype, shape and raw bytes, the rest by
+    type and repr. Independent of torch's file layout, so it checks what is loaded, not how it was stored."""
+    h = hashlib.sha256()
+    _feed(h, obj)
+    return h.hexdigest()
+
+
+def _feed(h: hashlib._Hash, x) -> None:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        t = x.detach().to("cpu").contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(x, dict):
+        h.update(f"D{len(x)}".encode())
+        for k, v in x.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(x, (list, tuple)):  # the loader may hand a tuple back as a list: same digest
+        h.update(f"L{len(x)}".encode())
+        for v in x:
+            _feed(h, v)
+    elif x is None or isinstance(x, (bool, int, float, str, bytes)):
+        h.update(f"{type(x).__name__}:{x!r};".encode())
+    else:
+        raise TypeError(f"checkpoint value of unsupported type {type(x).__name__}")
+
+
+class _CountingSink:
+    """A file-like object that only counts bytes: the exact size a checkpoint needs on disk."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 def save_checkpoint(run_dir: str, state: dict) -> str:
-    """Write ``state`` to ``<run_dir>/checkpoint.pt`` via a temporary file and ``os.replace``, so a
-    crash mid-write never leaves a half-written checkpoint."""
+    """Write ``state`` to ``<run_dir>/checkpoint.pt`` via a temporary file and ``os.replace``.
+
+    On a write failure (a full disk above all) the temporary file is removed, the previous checkpoint
+    is untouched and CheckpointWriteError says how much space the checkpoint needed."""
+    import torch
+
     path = os.path.join(run_dir, FILENAME)
     tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, **state}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    payload = {"format": FORMAT, "sha256": content_digest(state), **state}
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        # torch's zip writer turns the OS error into a RuntimeError, so judge "full" by the free space.
+        try:
+            os.remove(tmp)
+        except FileNotFoundError:
+            pass
+        sink = _CountingSink()
+        torch.save(payload, sink)
+        free = shutil.disk_usage(run_dir).free
+        cause = exc if isinstance(exc, OSError) else exc.__context__  # torch keeps the OSError as the context
+        full = free < sink.size or getattr(cause, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        what = "disk full" if full else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise CheckpointWriteError(
+            f"could not write checkpoint {path} ({what}): it needs {_mib(sink.size)} ({sink.size:,} bytes), "
+            f"{_mib(free)} free there; the temporary file was removed"
+        ) from None
     return path
 
 
 def load_checkpoint(run_dir: str, flag: str = "-resume") -> dict:
-    """Read a run's checkpoint; a missing, truncated or foreign file raises CheckpointError whose
-    message starts with ``flag`` (the argument that named the run directory)."""
+    """Read a run's checkpoint; a missing, truncated, foreign or altered file raises CheckpointError
+    whose message starts with ``flag`` (the argument that named the run directory)."""
+    import torch
+
     path = os.path.join(run_dir, FILENAME)
     if not os.path.isfile(path):
         raise CheckpointError(f"{flag}: no checkpoint at {path}")
@@ -38,6 +124,13 @@ def load_checkpoint(run_dir: str, flag: str = "-resume") -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{flag}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
+    if isinstance(state, dict) and state.get("format") in OLD_FORMATS:
+        raise CheckpointError(f"{flag}: {path} was written by an older version of this code (format {state['format']}, "
+                              "no checksum); resume it with the git commit recorded in its config.json")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{flag}: {path} is not an ERL-Re2 checkpoint of format {FORMAT}")
-    return state
+    content = {k: v for k, v in state.items() if k not in ("format", "sha256")}
+    if content_digest(content) != state.get("sha256"):
+        raise CheckpointError(f"{flag}: {path} is corrupt: its content does not match its SHA-256 checksum "
+                              "(bytes altered on disk); refusing to resume from it")
+    return content

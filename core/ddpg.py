@@ -216,14 +216,21 @@ class ERLRe2Learner(nn.Module):
         return self.pevfa(x, chi).min(0).values[:, 0, 0].cpu().numpy()
 
     # ------------------------------------------------------------------ training
-    def train_iterations(self, memory: ReplayMemory, iterations: int, evo_times: int) -> None:
-        """Run ``iterations`` TD3/DDPG iterations (one generation's); losses accumulate until ``pop_losses``.
+    def train_iterations(self, memory: ReplayMemory, iterations: int, evo_times: int, start: int = 0,
+                         pause: Callable[[], bool] | None = None) -> int:
+        """Run iterations ``start .. iterations-1`` of one generation's TD3/DDPG iterations; losses
+        accumulate until ``pop_losses``. Returns the index reached: ``iterations``, or earlier when
+        ``pause()`` (checked before each iteration) asks to stop, so that a run can checkpoint within a
+        generation and later continue it exactly from there.
 
-        The policy-delay counter restarts with every call, as in the reference (``it % 2`` over the
-        generation's iterations), so each generation's first iteration steps the actor."""
-        for it in range(iterations):
+        The policy-delay counter restarts with every generation, as in the reference (``it % 2`` over
+        the generation's iterations), so each generation's first iteration steps the actor."""
+        for it in range(start, iterations):
+            if pause is not None and pause():
+                return it
             batch = memory.sample(self.cfg.batch_size, self.generator)
             self._iteration(batch, policy_step=it % self.cfg.policy_delay == 0, use_ea_loss=evo_times > 0)
+        return iterations
 
     def _iteration(self, batch: Batch, policy_step: bool, use_ea_loss: bool) -> None:
         cfg = self.cfg
@@ -341,6 +348,10 @@ class ERLRe2Learner(nn.Module):
             "optimizers": {k: getattr(self, k).state_dict() for k in ("phi_opt", "rl_opt", "critic_opt", "pevfa_opt")},
             "generator": self.generator.get_state(),
             "total_it": self.total_it,
+            # Loss sums of a generation in progress (empty between generations), so that its logged means
+            # are the same whether or not it was interrupted.
+            "loss_sums": dict(self._loss_sums),
+            "loss_counts": dict(self._loss_counts),
         }
 
     def load_checkpoint_state(self, state: dict) -> None:
@@ -349,3 +360,5 @@ class ERLRe2Learner(nn.Module):
             getattr(self, k).load_state_dict(v)
         self.generator.set_state(state["generator"])
         self.total_it = int(state["total_it"])
+        self._loss_sums = {k: v.to(self.device) for k, v in state["loss_sums"].items()}
+        self._loss_counts = dict(state["loss_counts"])

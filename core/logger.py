@@ -7,7 +7,19 @@ import csv
 import json
 import math
 import os
+import platform
+import subprocess
 import sys
+import uuid
+from argparse import Namespace
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from core.checkpoint import CheckpointError
+from core.tasks import task_family
+
+if TYPE_CHECKING:  # torch is imported only once a run starts
+    import torch
 
 COLUMNS = (
     "frames", "generation", "games", "time_s", "fps", "champion_score", "rl_score", "best_reward",
@@ -16,26 +28,120 @@ COLUMNS = (
 )
 
 
+def read_config(run_dir: str) -> dict:
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            config = json.load(f)
+        # Settings added after the run started take their built-in defaults.
+        config["settings"] = {**_built_in_settings(), **config["settings"]}
+        return config
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CheckpointError(f"-resume: {run_dir} is not an ERL-Re2 run directory (no readable config.json)") from None
+
+
+def _built_in_settings() -> dict:
+    from parameters import build_parser  # parameters imports nothing of core.logger; imported late to keep this module light
+
+    return vars(build_parser().parse_args([]))
+
+
+def announce(run_dir: str, config: dict, args: Namespace, device: torch.device) -> None:
+    """The run's first stdout lines: what runs where, and what an ablation leaves out."""
+    print(f"ERL-Re2 | {config['variant']} | {args.env} | seed {args.seed} | device {device} | run dir {run_dir}", flush=True)
+    if not args.RL:
+        print("RL is off (EA-only ablation): evolution starts at once with full-episode (MC) fitness; "
+              "phi and the PeVFA stay at their initialisation.", flush=True)
+    elif not args.EA:
+        print("EA is off (RL-only ablation): no population, no PeVFA; the RL head and phi learn by TD3.", flush=True)
+
+
+def variant(args: Namespace) -> str:
+    return "ERL-Re2" if args.EA and args.RL else ("EA only" if args.EA else "RL only")
+
+
 def write_json_atomic(path: str, obj: dict) -> None:
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:  # a full disk: leave no partial temporary file behind
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def new_config(run_dir: str, args: Namespace, sources: dict[str, str]) -> dict:
+    """config.json of a new run: every setting and where it came from, versions, commit, wandb id."""
+    return {
+        "run_name": os.path.basename(run_dir), "env": args.env, "task": task_family(args.env), "seed": args.seed,
+        "variant": variant(args), "settings": vars(args), "sources": sources, "versions": _versions(),
+        "git_commit": _git_commit(), "wandb_run_id": uuid.uuid4().hex[:12],
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in ("torch", "gymnasium", "mujoco", "numpy", "fastrand", "wandb"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        return subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=here, capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def truncate_progress(path: str, generation: int) -> None:
+    """Keep the whole rows up to ``generation``: rows written after the checkpoint a run resumes from
+    are dropped (they are recomputed), and so is a row torn by a crash (no newline, or missing cells).
+    Rows of an older column layout are rewritten under the current header (missing cells empty)."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        text = f.read()
+    lines = text.split("\n")
+    whole = lines[:-1]  # the piece after the last newline is empty, or a torn row
+    parsed = list(csv.reader(whole))
+    header = parsed[0] if parsed else list(COLUMNS)
+    kept = [list(COLUMNS)]
+    for cells in parsed[1:]:
+        if len(cells) != len(header):
+            continue
+        row = dict(zip(header, cells))
+        try:
+            if int(row["generation"]) > generation:
+                continue
+        except (KeyError, ValueError):
+            continue
+        kept.append([row.get(c, "") for c in COLUMNS])
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
-def truncate_progress(path: str, generation: int) -> None:
-    """Keep the rows up to ``generation`` (rows written after the checkpoint a run resumes from)."""
-    if not os.path.exists(path):
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    kept = rows[:1] + [r for r in rows[1:] if r and int(r[1]) <= generation]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        csv.writer(f).writerows(kept)
-    os.replace(tmp, path)
+def last_row(path: str) -> dict | None:
+    """The last whole row of a progress.csv (for ``status``), or None."""
+    try:
+        with open(path, newline="") as f:
+            lines = f.read().split("\n")[:-1]
+    except OSError:
+        return None
+    if len(lines) < 2:
+        return None
+    header, cells = next(csv.reader(lines[:1])), next(csv.reader(lines[-1:]))
+    return dict(zip(header, cells)) if len(cells) == len(header) else None
 
 
 def _cell(value) -> str:

@@ -1,4 +1,8 @@
-"""The shared replay buffer (ALGORITHM.md §2): a preallocated float32 ring on the learner's device.
+"""The shared replay buffer (ALGORITHM.md §2): a float32 ring of ``capacity`` rows on the learner's device.
+
+Its storage grows by doubling up to ``capacity`` as rows arrive, so a short run does not reserve a
+full buffer, yet the ring only wraps at ``capacity``: a run's transitions (and so its results) do
+not depend on its frame budget, and a finished run can be extended exactly.
 
 Each transition is one packed row ``[s | a | r | s' | not_done]`` so a minibatch is a single
 gather. ``not_done`` is 0 only when the episode *terminated*; a time-limit truncation keeps
@@ -20,11 +24,15 @@ class Batch(NamedTuple):
     not_done: torch.Tensor  # [B, 1]
 
 
+INITIAL_ROWS = 65_536
+
+
 class ReplayMemory:
     def __init__(self, state_dim: int, action_dim: int, capacity: int = 1_000_000, device: str | torch.device = "cpu"):
         self.state_dim, self.action_dim, self.capacity = state_dim, action_dim, int(capacity)
         self.device = torch.device(device)
-        self.data = torch.empty(self.capacity, 2 * state_dim + action_dim + 2, dtype=torch.float32, device=self.device)
+        rows = min(self.capacity, INITIAL_ROWS)
+        self.data = torch.empty(rows, 2 * state_dim + action_dim + 2, dtype=torch.float32, device=self.device)
         self.ptr = 0  # next row to write
         self.size = 0  # rows filled
         s, a = state_dim, action_dim
@@ -32,6 +40,15 @@ class ReplayMemory:
 
     def __len__(self) -> int:
         return self.size
+
+    def _reserve(self, rows: int) -> None:
+        """Grow the storage (doubling, at most ``capacity``) to hold rows ``[0, rows)``."""
+        if rows <= len(self.data):
+            return
+        grown = torch.empty(min(self.capacity, max(rows, 2 * len(self.data))), self.data.shape[1],
+                            dtype=self.data.dtype, device=self.device)
+        grown[: self.size] = self.data[: self.size]
+        self.data = grown
 
     def add(self, state: np.ndarray, action: np.ndarray, reward: np.ndarray, next_state: np.ndarray, terminated: np.ndarray) -> None:
         """Store M transitions at once (arrays with a leading axis of length M)."""
@@ -50,6 +67,7 @@ class ReplayMemory:
             return
         if m > self.capacity:  # only the newest `capacity` rows can survive
             rows, m = rows[-self.capacity :], self.capacity
+        self._reserve(min(self.capacity, self.ptr + m))
         rows_t = torch.from_numpy(rows).to(self.device, non_blocking=True)
         first = min(m, self.capacity - self.ptr)
         self.data[self.ptr : self.ptr + first] = rows_t[:first]
@@ -67,11 +85,13 @@ class ReplayMemory:
     def state_dict(self) -> dict:
         data = self.data[: self.size]
         # torch.save writes a view's whole storage: copy when only part of the ring is filled.
-        data = data.cpu() if self.size == self.capacity else data.clone().cpu()
+        data = data.cpu() if self.size == len(self.data) else data.clone().cpu()
         return {"data": data, "ptr": self.ptr, "size": self.size, "capacity": self.capacity}
 
     def load_state_dict(self, state: dict) -> None:
         if state["capacity"] != self.capacity or state["data"].shape[1] != self.data.shape[1]:
             raise ValueError("replay buffer shape does not match this run")
+        self.size = 0  # nothing of the current rows needs keeping while the storage grows
+        self._reserve(int(state["size"]))
         self.size, self.ptr = int(state["size"]), int(state["ptr"])
         self.data[: self.size] = state["data"].to(self.device)

@@ -5,8 +5,11 @@
 # an interrupted campaign has whole seeds first. Re-running the script resumes every unfinished run
 # from its checkpoint and skips finished ones, so it can be started again after any interruption.
 #
-#   git worktree add /work/evidence-src <frozen commit>
-#   SRC=/work/evidence-src OUT=/work/evidence nohup bash results/run_evidence_after_fix.sh &
+#   git worktree add --detach /work/evidence-src ade35ac     # the frozen commit of issue 12's campaign
+#   SRC=/work/evidence-src OUT=/work/evidence nohup bash /work/evidence-src/results/run_evidence_after_fix.sh &
+#
+# SRC must be that commit: its run folders are <env>__seed<seed>__<time> and its checkpoints format v1,
+# which later commits (start-or-resume, checksummed checkpoints) name and read differently.
 #
 # Then copy each run's config.json, progress.csv and jobs/*.log into results/after_fix/ (no checkpoints).
 set -euo pipefail

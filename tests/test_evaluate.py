@@ -18,7 +18,7 @@ import torch
 from test_run import TINY, rows, run, without_timing
 
 from core import evaluate
-from core.checkpoint import load_checkpoint
+from core.checkpoint import load_checkpoint, save_checkpoint
 from core.evaluate import RunError, choose_actors
 from core.video import HEIGHT, WIDTH, renderer_problem, video_info
 
@@ -119,7 +119,8 @@ def _copy_config(src: Path, dst: Path) -> None:
     shutil.copy(src / "config.json", dst / "config.json")
 
 
-@pytest.mark.parametrize("case", ["missing_dir", "no_config", "bad_config", "no_checkpoint", "truncated", "foreign", "other_run"])
+@pytest.mark.parametrize("case", ["missing_dir", "no_config", "bad_config", "no_checkpoint", "truncated", "foreign", "other_run",
+                                  "altered"])
 def test_bad_run_directory_is_one_line_exit_2(case, small_run, tmp_path, capsys):
     run_dir = tmp_path / "run"
     if case == "no_config":
@@ -136,13 +137,17 @@ def test_bad_run_directory_is_one_line_exit_2(case, small_run, tmp_path, capsys)
     elif case == "foreign":
         torch.save({"model": torch.zeros(3)}, run_dir / "checkpoint.pt")
     elif case == "other_run":
-        state = load_checkpoint(str(small_run))
-        torch.save({**state, "run_name": "someone-else"}, run_dir / "checkpoint.pt")
+        save_checkpoint(str(run_dir), {**load_checkpoint(str(small_run)), "run_name": "someone-else"})
+    elif case == "altered":
+        altered = bytearray(data)
+        altered[len(data) // 2] ^= 0xFF
+        (run_dir / "checkpoint.pt").write_bytes(bytes(altered))
     assert evaluate.main([str(run_dir)]) == 2
     err = capsys.readouterr().err
     expected = {"missing_dir": "no such directory", "no_config": "no readable config.json", "bad_config": "no readable config.json",
                 "no_checkpoint": "no checkpoint at", "truncated": "not a readable checkpoint",
-                "foreign": "not an ERL-Re2 checkpoint", "other_run": "belongs to run 'someone-else'"}[case]
+                "foreign": "not an ERL-Re2 checkpoint", "other_run": "belongs to run 'someone-else'",
+                "altered": "checkpoint"}[case]
     assert err.count("\n") == 1 and err.startswith("python -m core.evaluate: error: RUN_DIR") and expected in err, err
 
 

@@ -249,7 +249,6 @@ def test_all_equal_fitness_elite_is_the_reference_pick():
 def test_winners_in_python_set_order():
     """Unique tournament winners are kept in the order ``list(set(...))`` yields, as the reference."""
     n = 10
-    fitness = np.arange(n, dtype=float)[::-1].copy()  # member i has rank i
     for seed in range(10):
         ssne = SSNE(n, 1.0, 0.05, np.random.default_rng(seed))
         probe = np.random.default_rng(seed)

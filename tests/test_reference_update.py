@@ -20,7 +20,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.ddpg import ERLRe2Learner, LearnerConfig
-from core.networks import LS
 from core.replay_memory import Batch
 
 S, A, N, B = 5, 3, 4, 24

@@ -163,3 +163,33 @@ def test_load_state_dict_rejects_other_shapes():
         ReplayMemory(S, A, capacity=20).load_state_dict(mem.state_dict())
     with pytest.raises(ValueError):
         ReplayMemory(S + 1, A, capacity=10).load_state_dict(mem.state_dict())
+
+
+def test_storage_grows_in_steps_but_behaves_as_a_preallocated_ring(monkeypatch):
+    """The storage doubles as rows arrive (a short run does not reserve -buffer_size rows), yet rows,
+    wrap-around, samples and checkpoints are those of a ring preallocated at full capacity."""
+    import core.replay_memory as replay
+
+    full = ReplayMemory(S, A, capacity=37)  # INITIAL_ROWS >= 37: allocated at once
+    assert len(full.data) == 37
+    monkeypatch.setattr(replay, "INITIAL_ROWS", 4)
+    grown = ReplayMemory(S, A, capacity=37)
+    assert len(grown.data) == 4
+    start, sizes = 0, []
+    for m in (1, 3, 5, 2, 9, 11, 6, 30, 4):
+        for mem in (full, grown):
+            mem.add(*transitions(range(start, start + m)))
+        start += m
+        sizes.append(len(grown.data))
+        assert (grown.size, grown.ptr) == (full.size, full.ptr)
+        assert stored_ids(grown) == stored_ids(full)
+        for x, y in zip(grown.sample(16, gen(start)), full.sample(16, gen(start))):
+            assert torch.equal(x, y)
+    assert sizes == sorted(sizes) and sizes[0] == 4 and sizes[-1] == 37  # grew, then wrapped at capacity only
+    partial = ReplayMemory(S, A, capacity=37)
+    partial.add(*transitions(range(3)))
+    restored = ReplayMemory(S, A, capacity=37)
+    restored.load_state_dict(grown.state_dict())
+    assert stored_ids(restored) == stored_ids(grown) and restored.ptr == grown.ptr
+    restored.load_state_dict(partial.state_dict())
+    assert stored_ids(restored) == [0, 1, 2] and len(restored) == 3

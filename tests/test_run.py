@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import run_re2
+from core.lifecycle import LOCK_FILE
 from core.logger import COLUMNS
 from core.rollout import EnvPool, run_episodes
 
@@ -42,15 +43,6 @@ def rows(run_dir: Path) -> list[dict]:
 
 def without_timing(table: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("time_s", "fps")} for r in table]
-
-
-@pytest.fixture(scope="module")
-def seed1_run(tmp_path_factory) -> Path:
-    """A tiny full ERL-Re² run with both fitness kinds (theta 0.5), shared by several tests."""
-    logdir = tmp_path_factory.mktemp("seed1")
-    proc, run_dir = run([*TINY, "-theta", "0.5", "-seed", "1"], logdir)
-    assert proc.returncode == 0, proc.stderr
-    return run_dir
 
 
 def test_full_run_writes_progress_and_config(seed1_run):
@@ -148,6 +140,13 @@ def test_humanoid_run(tmp_path):
     (["-rl_algo", "sac"], "argument -rl_algo: invalid choice: 'sac'"),
     (["-wandb_mode", "cloud"], "argument -wandb_mode: invalid choice"),
     (["-pop_size", "five"], "argument -pop_size: invalid int value"),
+    (["-buffer_size", "10"], "-buffer_size must be >= 5000 = max(batch_size, min(5000, init_steps)) (got 10)"),
+    (["-buffer_size", "100", "-batch_size", "256", "-init_steps", "50"], "-buffer_size must be >= 256"),
+    (["-EA_actor_alpha", "nan"], "argument -EA_actor_alpha: must be a finite number (got nan)"),
+    (["-tau", "inf"], "argument -tau: must be a finite number (got inf)"),
+    (["-theta", "x"], "argument -theta: invalid float value: 'x'"),
+    (["-checkpoint_minutes", "-1"], "-checkpoint_minutes must be >= 0"),
+    (["-tag", "a/b"], "argument -tag: must be 1-40 characters"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path):
     if "-logdir" not in argv:
@@ -219,7 +218,8 @@ def test_crash_after_checkpoint_resumes_without_duplicate_rows(seed1_run, tmp_pa
 
 
 def _snapshot(run_dir: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in run_dir.iterdir()}
+    """Every file's size and time, but the lock file (created to read the checkpoint under the lock)."""
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in run_dir.iterdir() if p.name != LOCK_FILE}
 
 
 @pytest.mark.parametrize("case", ["missing", "truncated", "foreign", "not_a_run"])
@@ -268,7 +268,7 @@ def test_wandb_offline_needs_no_login(tmp_path):
     proc = subprocess.run([sys.executable, "run_re2.py", *TINY[:-4], "-num_frames", "60", "-init_steps", "50",
                            "-logdir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
-    run_dir = next(tmp_path.glob("*__seed1__*"))
+    run_dir = next(tmp_path.glob("Hopper-v4__ERL-Re2__*__seed1"))
     assert list((run_dir / "wandb").glob("offline-run-*"))
 
 

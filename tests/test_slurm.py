@@ -66,12 +66,6 @@ def run_sh(*args: str, env: dict | None = None, timeout: float = 60) -> subproce
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-# Tests of start-or-resume (a run's folder fixed by its identity, one process per folder) need the
-# lifecycle module; they run once it is there.
-needs_lifecycle = pytest.mark.skipif(not (ROOT / "core" / "lifecycle.py").is_file(),
-                                     reason="needs start-or-resume (core/lifecycle.py, the lifecycle branch)")
-
-
 # --- the job script and the option checks (no daemons) -----------------------------------------
 
 def test_dry_run_prints_one_array_job_for_the_sweep(tmp_path):
@@ -149,7 +143,6 @@ def test_bad_options_exit_2_with_one_line(args, env, needle, tmp_path):
 
 # --- local sweeps ---------------------------------------------------------------------------------
 
-@needs_lifecycle
 def test_local_sweep_skips_a_run_held_by_another_process(tmp_path):
     flags = [*FLAGS[2:], "-num_frames", "20000", "-threads", "1"]  # long enough to be still running
     holder = subprocess.Popen([sys.executable, "run_re2.py", "-env", "Hopper-v4", "-seed", "1", "-logdir", str(tmp_path),
@@ -281,7 +274,6 @@ def test_a_job_sbatch_refuses_leaves_nothing_behind(cluster, tmp_path):
     assert list((tmp_path / "jobs").iterdir()) == [] and cluster.run("squeue", "-h").stdout == ""
 
 
-@needs_lifecycle
 def test_resubmitting_a_finished_sweep_skips_its_runs(cluster, finished_sweep):
     logdir, _, _ = finished_sweep
     before = {seed: (run_dir, rows(run_dir)) for seed, run_dir in run_dirs(logdir).items()}
@@ -291,7 +283,6 @@ def test_resubmitting_a_finished_sweep_skips_its_runs(cluster, finished_sweep):
     assert {seed: (run_dir, rows(run_dir)) for seed, run_dir in run_dirs(logdir).items()} == before
 
 
-@needs_lifecycle
 def test_requeued_and_time_limited_tasks_resume_to_the_uninterrupted_rows(cluster, finished_sweep):
     """Seed 1's task is requeued (scontrol requeue: TERM to the whole job, Slurm requeues it);
     seed 2's gets USR1 on its batch shell alone, as --signal=B:USR1@120 sends it before a time

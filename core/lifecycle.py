@@ -1,0 +1,438 @@
+"""A run's lifecycle: identity → directory, one process per directory (a lock), start-or-resume,
+signals, checkpoint cadence, and ``python -m core.lifecycle status LOGDIR``.
+
+The contract a launcher (``run.sh``, a Slurm array) relies on: ``python run_re2.py -env E -seed S
+-logdir L [flags]`` starts the run, resumes it from its checkpoint if it was interrupted, or skips it
+if it has finished; exit 0 when finished (also when already finished), 143 / 130 after SIGTERM /
+SIGINT (checkpoint written), 2 for bad input or a run directory held by another process, 1 for a
+failure (non-finite loss, a checkpoint that cannot be written).
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+from core.checkpoint import FILENAME, CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
+from core.logger import announce, error, last_row, new_config, read_config, truncate_progress, variant, write_json_atomic
+from parameters import NOT_IDENTITY, RESUMABLE, ParameterError, build_parser, default_settings, parse_args, resume_overrides
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+LOCK_FILE, STATUS_FILE = "run.lock", "status.json"
+# A directory name lists at most this many non-default settings in this many characters; more → a hash.
+MAX_SETTINGS_IN_NAME, MAX_SETTINGS_CHARS = 4, 60
+
+
+class RunHeld(RuntimeError):
+    """The run directory is locked by another live process."""
+
+
+# ---------------------------------------------------------------------- identity → directory
+def identity(args: argparse.Namespace) -> dict:
+    """What the run is: task, variant, the settings that differ from their (task) defaults and change
+    the algorithm's computation, seed and tag. Budget, threads, device, logging and checkpoint cadence
+    are not part of it (a run may be extended or moved to other hardware and stay the same run)."""
+    defaults = default_settings(args.env, args.rl_algo)
+    defaults["rl_algo"] = build_parser().get_default("rl_algo")  # the table followed rl_algo; the name must show it
+    changed = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IDENTITY and v != defaults.get(k)}
+    return {"env": args.env, "variant": variant(args), "settings": changed, "tag": args.tag, "seed": args.seed}
+
+
+def run_name(ident: dict) -> str:
+    """``<env>__<variant>[__<k=v,...> | __cfg-<hash>][__<tag>]__seed<seed>``, e.g. ``HalfCheetah-v4__ERL-Re2__seed1``."""
+    parts = [ident["env"], ident["variant"].replace(" ", "-")]
+    settings = ident["settings"]
+    if settings:
+        text = ",".join(k if v is True else f"{k}={v}" for k, v in settings.items())
+        if len(settings) > MAX_SETTINGS_IN_NAME or len(text) > MAX_SETTINGS_CHARS:  # the full list is in config.json
+            text = "cfg-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+        parts.append(text)
+    if ident["tag"]:
+        parts.append(ident["tag"])
+    parts.append(f"seed{ident['seed']}")
+    return "__".join(parts)
+
+
+# ---------------------------------------------------------------------- one process per run directory
+class RunLock:
+    """``flock`` on ``<run_dir>/run.lock``: the kernel releases it when the holder exits in any way
+    (SIGKILL included), so a crashed process never leaves a run stuck. The file records the holder's
+    PID and host for the message the next process prints; the file itself is never deleted (deleting
+    a lock file lets two processes lock two different files)."""
+
+    def __init__(self, run_dir: str):
+        self.path = os.path.join(run_dir, LOCK_FILE)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # A few short retries: `status` probes the lock for an instant, which must not refuse a start.
+        for attempt in range(6):
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 5:
+                    holder = _read_holder(self.path)
+                    os.close(self.fd)
+                    raise RunHeld(f"{run_dir} is held by {holder} (another run_re2.py); not starting a second one") from None
+                time.sleep(0.1)
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+
+
+def _read_holder(path: str) -> str:
+    for _ in range(5):  # the holder writes its PID just after locking
+        try:
+            with open(path) as f:
+                pid, _, host = f.read().strip().partition(" ")
+            if pid:
+                return f"process {pid} on {host}" if host else f"process {pid}"
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return "another process (PID not recorded yet)"
+
+
+def lock_holder(run_dir: str) -> str | None:
+    """Who holds the run's lock, or None when no live process does (a shared, non-blocking probe)."""
+    path = os.path.join(run_dir, LOCK_FILE)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        return _read_holder(path)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- config.json and status.json
+def write_status(run_dir: str, **fields) -> None:
+    """What ``status`` reads besides the lock and progress.csv; best effort (a full disk must not hide
+    the real error), merged into the previous record."""
+    path = os.path.join(run_dir, STATUS_FILE)
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        old = {}
+    try:
+        write_json_atomic(path, {**old, **fields, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------- start or resume
+class Run:
+    """An opened run: its directory (locked), settings, config and, when resuming, its checkpoint."""
+
+    def __init__(self, run_dir: str, args: argparse.Namespace, config: dict, state: dict | None, lock: RunLock):
+        self.run_dir, self.args, self.config, self.state, self.lock = run_dir, args, config, state, lock
+
+
+def _apply_changes(run_dir: str, config: dict, changes: dict, frames: int) -> argparse.Namespace:
+    """Apply the settings that may change on resume and record them in config.json."""
+    old = config["settings"]
+    changed = {k: [old.get(k), v] for k, v in changes.items() if old.get(k) != v}
+    if changed:
+        config["settings"] = {**old, **changes}
+        config.setdefault("resumes", []).append({"at_frames": frames, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changed": changed})
+        for k in changed:
+            config["sources"][k] = "flag (on resume)"
+        write_json_atomic(os.path.join(run_dir, "config.json"), config)
+    return argparse.Namespace(**config["settings"])
+
+
+def _open_checkpoint(run_dir: str, config: dict) -> dict:
+    state = load_checkpoint(run_dir)
+    if state.get("run_name") != config["run_name"]:
+        raise CheckpointError(f"-resume: the checkpoint in {run_dir} belongs to run {state.get('run_name')!r}, not {config['run_name']!r}")
+    config["wandb_run_id"] = state.get("wandb_run_id", config["wandb_run_id"])  # continue the same wandb run
+    return state
+
+
+def open_run(argv: list[str]) -> Run:
+    """Start-or-resume. Raises ParameterError / CheckpointError (bad input, exit 2) or RunHeld (exit 2).
+
+    ``-resume RUN_DIR``: that run, with the resumable flags given applied. Otherwise the directory is
+    ``<logdir>/<run_name(identity)>``: its checkpoint is resumed (with this command's resumable
+    settings); without a checkpoint (a first attempt that died before its first checkpoint) the run is
+    started afresh in it: its old progress.csv is removed, a new wandb run id is drawn."""
+    args, sources = parse_args(argv)
+    if args.resume is not None:
+        run_dir = args.resume.rstrip("/") or "/"
+        config = read_config(run_dir)
+        changes = resume_overrides(argv, config["settings"])
+        if not os.path.isfile(os.path.join(run_dir, FILENAME)):
+            raise CheckpointError(f"-resume: no checkpoint at {os.path.join(run_dir, FILENAME)}")
+    else:
+        ident = identity(args)
+        run_dir = os.path.join(args.logdir, run_name(ident))
+        os.makedirs(run_dir, exist_ok=True)
+    lock = RunLock(run_dir)
+    try:
+        if args.resume is not None:
+            state = _open_checkpoint(run_dir, config)
+            return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
+        if os.path.isfile(os.path.join(run_dir, FILENAME)):
+            config = read_config(run_dir)
+            if config.get("identity") != json.loads(json.dumps(ident)):
+                raise CheckpointError(f"{run_dir} holds a run with other settings than this command's (see its config.json); "
+                                      "use -tag to start a separate run")
+            recorded_project = config["settings"].get("wandb_project")
+            if args.wandb_project != recorded_project:
+                raise ParameterError(f"-wandb_project cannot change when a run continues (this run logs to {recorded_project!r})")
+            state = _open_checkpoint(run_dir, config)
+            changes = {k: getattr(args, k) for k in RESUMABLE}
+            return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
+        if os.path.exists(os.path.join(run_dir, "config.json")) or os.path.exists(os.path.join(run_dir, "progress.csv")):
+            print(f"{run_dir} has no checkpoint (its first attempt stopped before writing one): starting it afresh", flush=True)
+            for stale in ("progress.csv", "progress.csv.tmp", f"{FILENAME}.tmp", "config.json.tmp", STATUS_FILE):
+                try:
+                    os.remove(os.path.join(run_dir, stale))
+                except FileNotFoundError:
+                    pass
+        config = new_config(run_dir, args, sources)
+        config["identity"] = ident
+        write_json_atomic(os.path.join(run_dir, "config.json"), config)
+        return Run(run_dir, args, config, None, lock)
+    except BaseException:
+        os.close(lock.fd)  # in-process callers (tests) must get the directory back
+        raise
+
+
+# ---------------------------------------------------------------------- signals and checkpoint cadence
+class StopFlag:
+    """SIGINT / SIGTERM set the flag; the run checks it between learner iterations and phases."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self._previous = {sig: signal.signal(sig, lambda s, _f: self.signals.append(s)) for sig in EXIT_FOR_SIGNAL}
+
+    def __bool__(self) -> bool:
+        return bool(self.signals)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signals[0]).name
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FOR_SIGNAL[self.signals[0]]
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Cadence:
+    """A checkpoint every ``every_frames`` frames (checked at generation ends) and every ``minutes``
+    minutes (checked between learner iterations too), whichever comes first; 0 minutes = off."""
+
+    def __init__(self, every_frames: int, minutes: float, frames: int):
+        self.every_frames, self.seconds = every_frames, minutes * 60.0
+        self.saved(frames)
+
+    def saved(self, frames: int) -> None:
+        self.next_frames = (frames // self.every_frames + 1) * self.every_frames
+        self.last_time = time.monotonic()
+
+    def frames_due(self, frames: int) -> bool:
+        return frames >= self.next_frames
+
+    def time_due(self) -> bool:
+        return self.seconds > 0 and time.monotonic() - self.last_time >= self.seconds
+
+
+def run_main(argv: list[str] | None = None) -> int:
+    """``python run_re2.py ...``: open the run (refusals: one line, exit 2), then train it."""
+    argv = sys.argv[1:] if argv is None else argv
+    stop = StopFlag()  # from the start: a SIGTERM while loading a checkpoint still exits 143 cleanly
+    try:
+        try:
+            opened = open_run(argv)
+        except (ParameterError, CheckpointError) as exc:
+            error(str(exc))
+            return EXIT_BAD_INPUT
+        except RunHeld as exc:
+            print(f"run_re2.py: {exc}", file=sys.stderr, flush=True)
+            return EXIT_BAD_INPUT
+        try:
+            return execute(opened, stop)
+        finally:
+            os.close(opened.lock.fd)  # released on exit anyway; in-process callers (tests) get it back now
+    finally:
+        stop.restore()
+
+
+def execute(run: Run, stop: StopFlag) -> int:
+    args, run_dir, state = run.args, run.run_dir, run.state
+    logged = 0  # generation of the last row in progress.csv that the checkpoint covers
+    if state is not None:
+        logged = state.get("logged_generation", state["counters"]["generation"])
+        truncate_progress(os.path.join(run_dir, "progress.csv"), logged)  # later rows are recomputed; a torn row goes
+        frames = state["counters"]["frames"]
+        if frames >= args.num_frames and state.get("pending") is None:
+            print(f"{run_dir} has already finished ({frames:,} of {args.num_frames:,} frames): nothing to do", flush=True)
+            write_status(run_dir, state="finished", exit_code=EXIT_OK, reason=None)
+            return EXIT_OK
+    if stop:
+        print(f"{stop.name} received before the run started: nothing to save; the run is as it was", flush=True)
+        return stop.exit_code
+    write_status(run_dir, state="running", pid=os.getpid(), host=socket.gethostname(), exit_code=None, reason=None)
+    agent = logger = None
+    code, outcome, reason = EXIT_FAILED, "failed", "crashed"
+    saved_at = (state["counters"]["frames"], os.path.join(run_dir, FILENAME)) if state is not None else None
+    try:
+        if getattr(args, "capture_video", False):  # absent from runs started before the flag
+            from core.video import ensure_gl_backend
+
+            ensure_gl_backend()  # before MuJoCo first renders
+        import torch  # heavy imports only once the input is known to be good
+
+        from core.agent import Agent, NonFiniteLoss
+        from core.logger import RunLogger
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        device = torch.device("cuda" if torch.cuda.is_available() and not args.disable_cuda else "cpu")
+        agent = Agent(args, device)
+        if state is not None:
+            agent.load_state(state)
+            print(f"Resuming {run_dir} at frame {agent.frames:,} (generation {logged})", flush=True)
+        announce(run_dir, run.config, args, device)
+        logger = RunLogger(run_dir, run.config, args.wandb_mode, args.wandb_project, args.num_frames)
+        videos = None
+        if getattr(args, "capture_video", False):
+            from core.video import CheckpointVideos
+
+            videos = CheckpointVideos(run_dir, args.env, args.max_episode_steps, args.seed, logger.log_video)
+        cadence = Cadence(args.checkpoint_every, args.checkpoint_minutes, agent.frames)
+        saved = state is not None  # the agent's state is the checkpoint on disk
+
+        def checkpoint() -> tuple[int, str]:
+            path = save_checkpoint(run_dir, {**agent.state(), "run_name": run.config["run_name"],
+                                             "wandb_run_id": run.config["wandb_run_id"], "logged_generation": logged})
+            cadence.saved(agent.frames)
+            write_status(run_dir, checkpoint_frames=agent.frames, checkpoint_generation=logged)
+            if videos is not None and not stop:  # a signalled run should exit promptly
+                videos.capture(agent)
+            return agent.frames, path
+
+        try:
+            while not stop and (agent.frames < args.num_frames or agent.pending):
+                row = agent.train(pause=lambda: bool(stop) or cadence.time_due())
+                saved = False
+                if row is None:  # paused inside a generation: save it as it stands (then go on, unless stopping)
+                    saved_at, saved = checkpoint(), True
+                    continue
+                row["time_s"] = round(agent.wall_time(), 3)
+                row["fps"] = round(agent.frames / row["time_s"], 2) if row["time_s"] > 0 else None
+                logger.log(row)
+                logged = row["generation"]
+                if cadence.frames_due(agent.frames) or cadence.time_due():
+                    saved_at, saved = checkpoint(), True
+            if not saved:
+                saved_at = checkpoint()
+        except NonFiniteLoss as exc:
+            where = f"{saved_at[1]} (frame {saved_at[0]:,})" if saved_at else "none (no checkpoint written yet)"
+            error(f"{exc}; last good checkpoint: {where}")
+            reason = str(exc)
+            return code
+        if stop:
+            print(f"{stop.name} received: checkpoint written to {saved_at[1]} at frame {agent.frames:,}"
+                  f"{f' ({agent.pending})' if agent.pending else ''}. Resume with: python run_re2.py -resume {run_dir}", flush=True)
+            code, outcome, reason = stop.exit_code, "stopped", None
+        else:
+            print(f"Finished {agent.frames:,} frames. Logs in {run_dir}", flush=True)
+            code, outcome, reason = EXIT_OK, "finished", None
+        return code
+    except OSError as exc:  # CheckpointWriteError included
+        if not isinstance(exc, CheckpointWriteError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            reason = f"{type(exc).__name__}: {exc}"
+            raise
+        kept = f"the previous checkpoint {saved_at[1]} (frame {saved_at[0]:,}) and progress.csv are intact" if saved_at else \
+            "no checkpoint had been written yet"
+        again = f"python run_re2.py -resume {run_dir}" if saved_at else "the same command"
+        error(f"{exc}; {kept}; free space, then continue with: {again}")
+        reason = str(exc)
+        return code
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        write_status(run_dir, state=outcome, exit_code=code, reason=reason)
+        if logger is not None:
+            logger.close()
+        if agent is not None:
+            agent.close()
+
+
+# ---------------------------------------------------------------------- status LOGDIR
+def run_state(run_dir: str, budget: int, frames: int, status: dict) -> str:
+    """running: a live process holds the lock; finished: the budget is done; stopped: a checkpoint to
+    resume from; failed: an error exit was recorded, or the process died before its first checkpoint."""
+    if lock_holder(run_dir) is not None:
+        return "running"
+    recorded = status.get("state")
+    if recorded == "failed":
+        return "failed"
+    if recorded == "finished":
+        return "finished" if frames >= budget else "stopped"  # "stopped": its budget was extended since
+    # "stopped", or "running" recorded by a process that died (SIGKILL, power): resumable if it saved.
+    return "stopped" if os.path.isfile(os.path.join(run_dir, FILENAME)) else "failed"
+
+
+def status_lines(logdir: str) -> list[str]:
+    lines = []
+    for name in sorted(os.listdir(logdir)):
+        run_dir = os.path.join(logdir, name)
+        if not os.path.isfile(os.path.join(run_dir, "config.json")):
+            continue
+        try:
+            config = read_config(run_dir)
+        except CheckpointError:
+            continue
+        try:
+            with open(os.path.join(run_dir, STATUS_FILE)) as f:
+                status = json.load(f)
+        except (OSError, ValueError):
+            status = {}
+        row = last_row(os.path.join(run_dir, "progress.csv"))
+        budget = int(config["settings"]["num_frames"])
+        frames = int(row["frames"]) if row else 0
+        best = f"{float(row['best_reward']):.1f}" if row and row.get("best_reward") else "-"
+        fps = f"{float(row['fps']):.1f}" if row and row.get("fps") else "-"
+        state = run_state(run_dir, budget, frames, status)
+        lines.append(f"{config['env']:<16} {config['variant'].replace(' ', '-'):<8} seed {config['seed']:<3} "
+                     f"frames {frames:>9,}/{budget:<9,} best_reward {best:>9} fps {fps:>7} {state:<8} {name}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.lifecycle", description="Runs under a log directory.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("status", help="one line per run: task, variant, seed, frames done/budget, last best_reward, "
+                       "frames/s, state (running, finished, stopped, failed), run directory")
+    s.add_argument("logdir", nargs="?", default="./logs")
+    args = p.parse_args(argv)
+    if not os.path.isdir(args.logdir):
+        print(f"python -m core.lifecycle status: error: no directory {args.logdir}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in status_lines(args.logdir):
+        print(line)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
