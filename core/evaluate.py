@@ -143,8 +143,9 @@ def play(learner: ERLRe2Learner, settings: argparse.Namespace, actors: list[tupl
     (common random numbers make the actors' rows comparable); with ``video_dir``, each actor's first
     episode is recorded to ``<video_dir>/<frames>_<actor>.mp4``."""
     from core.rollout import EnvPool, run_episodes
+    from core.video import evaluation_reset_seeds
 
-    reset_seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=episodes).tolist()
+    reset_seeds = evaluation_reset_seeds(seed, episodes)
     heads = np.repeat([h for _, h in actors], episodes)
     names = [label.split(" ")[0] for label, _ in actors]
     videos = {k * episodes: os.path.join(video_dir, f"{frames}_{name}.mp4") for k, name in enumerate(names)} if video_dir else {}

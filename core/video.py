@@ -28,6 +28,12 @@ WIDTH, HEIGHT = 320, 240  # both multiples of 16, as H.264 macroblocks want
 RENDER_PACKAGES = "libegl1 libopengl0 libegl-mesa0 libgl1-mesa-dri"
 
 
+def evaluation_reset_seeds(seed: int, n: int) -> list[int]:
+    """Reset seeds of ``n`` evaluation episodes (core.evaluate); the first is the one a checkpoint
+    video uses, so ``core.evaluate RUN_DIR -video`` replays the episode ``-capture_video`` recorded."""
+    return np.random.default_rng(seed).integers(0, 2**31 - 1, size=n).tolist()
+
+
 def ensure_gl_backend() -> str:
     """Pick EGL unless the user chose a backend; MuJoCo reads MUJOCO_GL when it first renders."""
     os.environ.setdefault("MUJOCO_GL", GL_BACKEND)
@@ -147,7 +153,7 @@ class CheckpointVideos:
     of the RL agent to ``<run_dir>/videos/<frames>_<actor>.mp4`` and to wandb.
 
     Training never sees this: the episodes run on their own environment instances, reset with a
-    fixed seed (``seed + 100``, the same at every checkpoint, so videos are comparable) and draw
+    fixed seed (that of core.evaluate's first episode, the same at every checkpoint, so videos are comparable) and draw
     from none of the run's generators. Any failure is one warning, then the run goes on without
     videos.
     """
@@ -155,7 +161,8 @@ class CheckpointVideos:
     def __init__(self, run_dir: str, env_id: str, max_episode_steps: int | None, seed: int,
                  log_video: Callable[[str, str, int], None]):
         self.dir = os.path.join(run_dir, "videos")
-        self.env_id, self.max_episode_steps, self.reset_seed = env_id, max_episode_steps, seed + 100
+        self.env_id, self.max_episode_steps = env_id, max_episode_steps
+        self.reset_seed = evaluation_reset_seeds(seed + 100, 1)[0]  # core.evaluate's default -seed is seed + 100
         self.log_video = log_video
         self.last_frames: int | None = None
         problem = renderer_problem(env_id)

@@ -189,6 +189,13 @@ def test_actor_choice_follows_the_variant():
             choose_actors(which, settings, state)
 
 
+def decoded(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
 def checkpoint_frames(table_rows: list[dict], every: int) -> list[tuple[int, bool]]:
     """(frames, champion exists) at each checkpoint run_re2.py writes, the final one included."""
     out, next_at, champion = [], every, False
@@ -213,6 +220,13 @@ def test_capture_video_changes_no_training_row(small_run, tmp_path):
     last = max(expected, key=lambda name: int(name.split("_")[0]))
     n, width, height, _ = video_info(str(run_dir / "videos" / last))
     assert 2 <= n <= 21 and (width, height) == (WIDTH, HEIGHT)
+    # core.evaluate's first episode (default -seed) replays the episode recorded at the last checkpoint.
+    actor = last.split("_")[1].removesuffix(".mp4")
+    assert evaluate.main([str(run_dir), "-episodes", "1", "-actor", actor, "-video", str(tmp_path / "replay")]) == 0
+    recorded, replayed = decoded(run_dir / "videos" / last), decoded(tmp_path / "replay" / last)
+    assert recorded.shape == replayed.shape  # the same episode length
+    # The same pictures up to rendering and lossy-encoding noise (the trajectories are equal; the bytes need not be).
+    assert np.abs(recorded.astype(int) - replayed.astype(int)).mean(axis=(1, 2, 3)).max() < 2.0
     assert json.loads((run_dir / "config.json").read_text())["settings"]["capture_video"] is True
 
 
