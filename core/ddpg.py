@@ -106,18 +106,40 @@ class Adam(torch.optim.Adam):
     multi-tensor kernels are correct). ``torch.autograd.grad`` returns the gradient of a weight
     used as ``x @ W.T`` as a transposed view, and this project once trained its RL head with such
     a scrambled step. ``step`` makes every gradient contiguous first, whatever produced it.
+
+    Fast path (issue 14): after the first step, ``step`` calls the same two kernels that
+    ``torch.optim.Adam(fused=True).step`` ends in (``_foreach_add_`` on the step counts, then
+    ``_fused_adam_``) on cached lists of the parameters and their state, skipping the library's
+    per-call grouping, hooks and checks: bit-identical, and with ``_iteration``'s ``autograd.grad``
+    about 7 % of an iteration at 1 thread (side by side, 0.93x). ``load_state_dict`` drops the lists.
     """
 
     def __init__(self, params, lr: float):
         super().__init__(params, lr=lr, fused=True)
+        self._lists: tuple[list[torch.Tensor], ...] | None = None
 
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None and not p.grad.is_contiguous():
-                    p.grad = p.grad.contiguous()
-        return super().step(closure)
+        (group,) = self.param_groups
+        params = group["params"]
+        grads = [p.grad if p.grad is None or p.grad.is_contiguous() else p.grad.contiguous() for p in params]
+        if self._lists is None or any(g is None for g in grads):  # first step (state created) or a partial one
+            for p, g in zip(params, grads):
+                p.grad = g
+            out = super().step(closure)
+            if all(p in self.state for p in params):
+                self._lists = tuple([self.state[p][k] for p in params] for k in ("exp_avg", "exp_avg_sq", "step"))
+            return out
+        exp_avgs, exp_avg_sqs, steps = self._lists
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
+                           beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+                           grad_scale=None, found_inf=None)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._lists = None
 
 
 class ERLRe2Learner(nn.Module):
@@ -305,8 +327,10 @@ class ERLRe2Learner(nn.Module):
         return l_rl.detach(), (l_ea.detach() if l_ea is not None else None)
 
     def _step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # autograd.grad rather than zero_grad + backward: the same gradients without a Python loop
+        # over the parameters to clear them first (part of Adam's fast path figure).
+        for p, g in zip(params, torch.autograd.grad(loss, params)):
+            p.grad = g
         clip_grad_norm(params, self.cfg.grad_clip)
         opt.step()
 
