@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("-checkpoint_every", type=float, default=50_000, help="frames between checkpoints (one is also written at the end)")
     a("-resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     a("-threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    a("-compile", action="store_true", help="torch.compile the learner's losses, forward and backward (off by default: "
+      "faster per iteration after a compile of minutes, not bit-identical to the eager default)")
     a("-wandb_mode", default="offline", choices=["offline", "online", "disabled"], help="wandb logging (offline needs no login)")
     a("-wandb_project", default="ERL-Re2", help="wandb project name")
     return p
