@@ -82,9 +82,10 @@ def _timed(fn, device: torch.device, repeats: int) -> float:
     return sorted(rounds)[1]
 
 
-def _filled_learner(device: torch.device, state_dim: int = 17, action_dim: int = 6) -> tuple[ERLRe2Learner, ReplayMemory]:
+def _filled_learner(device: torch.device, state_dim: int = 17, action_dim: int = 6, compile: bool = False) -> tuple[ERLRe2Learner, ReplayMemory]:
     torch.manual_seed(0)
-    learner = ERLRe2Learner(LearnerConfig(state_dim=state_dim, action_dim=action_dim, pop_size=5, K=1, batch_size=128, pr=64), device)
+    cfg = LearnerConfig(state_dim=state_dim, action_dim=action_dim, pop_size=5, K=1, batch_size=128, pr=64, compile=compile)
+    learner = ERLRe2Learner(cfg, device)
     memory = ReplayMemory(state_dim, action_dim, 20_000, device)
     rng = np.random.default_rng(0)
     n = 20_000
@@ -93,13 +94,17 @@ def _filled_learner(device: torch.device, state_dim: int = 17, action_dim: int =
     return learner, memory
 
 
-def bench_update(device: torch.device, iterations: int, threads: int) -> dict:
+def bench_update(device: torch.device, iterations: int, threads: int, compile: bool = False) -> dict:
     torch.set_num_threads(threads)
-    learner, memory = _filled_learner(device)
-    learner.train_iterations(memory, 20, evo_times=1)  # warm-up
+    learner, memory = _filled_learner(device, compile=compile)
+    t = time.perf_counter()
+    learner.train_iterations(memory, 20, evo_times=1)  # warm-up (and the compile with -compile)
+    warmup_s = time.perf_counter() - t
     # Time pairs of iterations (one with and one without the delayed policy step).
     sec = _timed(lambda: learner.train_iterations(memory, 2, evo_times=1), device, iterations // 2) / 2
     learner.pop_losses()
+    if compile:  # the floor is the eager iteration's matmuls (the compiled one calls the same ones)
+        learner, memory = _filled_learner(device)
     recorder = _RecordMatmuls()
     with recorder:
         learner.train_iterations(memory, 2, evo_times=1)
@@ -117,7 +122,8 @@ def bench_update(device: torch.device, iterations: int, threads: int) -> dict:
 
     floor = _timed(replay, device, max(iterations // 4, 5)) / 2
     return {"update_ms": sec * 1e3, "update_matmul_gflop": flops / 1e9, "matmul_floor_ms": floor * 1e3,
-            "matmul_gflops_per_s": flops / floor / 1e9, "update_vs_floor": sec / floor, "matmuls_per_iteration": len(calls) / 2}
+            "matmul_gflops_per_s": flops / floor / 1e9, "update_vs_floor": sec / floor, "matmuls_per_iteration": len(calls) / 2,
+            "update_warmup_s": warmup_s}
 
 
 def bench_rollouts(device: torch.device, env_id: str, max_steps: int) -> dict:
@@ -160,7 +166,7 @@ def bench_rollouts(device: torch.device, env_id: str, max_steps: int) -> dict:
 
 
 def end_to_end_job(env_id: str, num_frames: int, init_steps: int, max_steps: int | None, threads: int, seed: int,
-                   disable_cuda: bool) -> dict:
+                   disable_cuda: bool, compile: bool = False) -> dict:
     """One run with the paper's settings (``core.agent``'s generation loop, as ``run_re2.py`` drives it
     without logging and checkpoints), measured past init: frames, wall seconds, learner iterations
     and environment steps (every ``env.step``, test episodes included)."""
@@ -172,7 +178,8 @@ def end_to_end_job(env_id: str, num_frames: int, init_steps: int, max_steps: int
     with tempfile.TemporaryDirectory() as logdir:
         flags = ["-env", env_id, "-num_frames", str(num_frames), "-init_steps", str(init_steps), "-seed", str(seed),
                  "-wandb_mode", "disabled", "-logdir", logdir, "-threads", str(threads)]
-        args, _ = parse_args(flags + (["-max_episode_steps", str(max_steps)] if max_steps else []))
+        flags += (["-max_episode_steps", str(max_steps)] if max_steps else []) + (["-compile"] if compile else [])
+        args, _ = parse_args(flags)
     agent = Agent(args, device)
     pools = [p for p in (agent.pop_pool, agent.rl_pool, agent.test_pool) if p is not None]
 
@@ -191,12 +198,13 @@ def end_to_end_job(env_id: str, num_frames: int, init_steps: int, max_steps: int
             "threads": threads}
 
 
-def _spawn_jobs(env_id: str, sizes: tuple[int, int, int | None], threads: list[int], disable_cuda: bool) -> list[dict]:
+def _spawn_jobs(env_id: str, sizes: tuple[int, int, int | None], threads: list[int], disable_cuda: bool,
+                compile: bool = False) -> list[dict]:
     """Run ``end_to_end_job`` in fresh processes, all at the same time, one per entry of ``threads``."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     procs = []
     for seed, t in enumerate(threads, start=1):
-        job = json.dumps([env_id, *sizes, t, seed, disable_cuda])
+        job = json.dumps([env_id, *sizes, t, seed, disable_cuda, compile])
         procs.append(subprocess.Popen([sys.executable, "-m", "core.bench", "-job", job], cwd=root, stdout=subprocess.PIPE, text=True))
     out = []
     for proc in procs:
@@ -218,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-disable_cuda", action="store_true")
     p.add_argument("-threads", type=int, default=None, help="the machine's thread count (default: every core)")
     p.add_argument("-env", default="HalfCheetah-v4")
+    p.add_argument("-compile", action="store_true", help="measure run_re2.py -compile (update: compile timed apart; end to end: inside the window)")
     p.add_argument("-job", default=None, help=argparse.SUPPRESS)  # internal: one end-to-end job (JSON argument list)
     args = p.parse_args(argv)
     if args.job:
@@ -226,19 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or os.cpu_count() or 1
     device = torch.device("cuda" if torch.cuda.is_available() and not args.disable_cuda else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores, {threads} threads)"
-    out: dict = {"device": name, "torch": torch.__version__, "quick": args.quick, "threads": threads}
+    out: dict = {"device": name, "torch": torch.__version__, "quick": args.quick, "threads": threads, "compile": args.compile}
     print(f"device: {name}")
 
     floors = {}
     for t in sorted({1, threads}, reverse=True):
-        u = bench_update(device, 100 if args.quick else 1000, t)
+        u = bench_update(device, 100 if args.quick else 1000, t, args.compile)
         floors[t] = u["matmul_floor_ms"]
         if t == threads:  # the figures of earlier versions of this benchmark (machine thread count)
             out.update(u)
         out.update({f"{k}_{t}t": v for k, v in u.items() if k in ("update_ms", "matmul_floor_ms", "update_vs_floor")})
         print(f"1. update, {t} thread{'s' * (t > 1)}: {u['update_ms']:.2f} ms/iteration; {u['update_matmul_gflop']:.3f} GFLOP of "
               f"matmuls ({u['matmuls_per_iteration']:.0f} matmuls); the same matmuls alone: {u['matmul_floor_ms']:.2f} ms "
-              f"({u['matmul_gflops_per_s']:.1f} GFLOP/s) -> {u['update_vs_floor']:.2f}x the matmul floor")
+              f"({u['matmul_gflops_per_s']:.1f} GFLOP/s) -> {u['update_vs_floor']:.2f}x the matmul floor"
+              + (f" (-compile: first 20 iterations with the compile {u['update_warmup_s']:.0f} s)" if args.compile else ""))
     torch.set_num_threads(threads)
 
     r = bench_rollouts(device, args.env, 200 if args.quick else 1000)
@@ -248,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # frames, init_steps, episode cap: -quick is one generation past a short warm-up, with 200-step episodes
     sizes = (1001, 1000, 200) if args.quick else (30_000, 10_000, None)
-    (e,) = _spawn_jobs(args.env, sizes, [threads], args.disable_cuda)
+    (e,) = _spawn_jobs(args.env, sizes, [threads], args.disable_cuda, args.compile)
     eff = efficiency(e, floors[threads], r["env_us_per_frame"])
     out.update({"end_to_end_fps": e["fps"], "end_to_end_frames": e["frames"], "projected_1M_hours": 1e6 / e["fps"] / 3600,
                 "end_to_end_iterations": e["iterations"], "end_to_end_env_steps": e["env_steps"], "end_to_end_seconds": e["seconds"],
@@ -261,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
           f"of {e['seconds']:.1f} s)")
 
     if device.type == "cpu":
-        pair = _spawn_jobs(args.env, sizes, [1, 1], args.disable_cuda)
-        (two,) = [e] if threads == 2 else _spawn_jobs(args.env, sizes, [2], args.disable_cuda)
+        pair = _spawn_jobs(args.env, sizes, [1, 1], args.disable_cuda, args.compile)
+        (two,) = [e] if threads == 2 else _spawn_jobs(args.env, sizes, [2], args.disable_cuda, args.compile)
         out.update({"sweep_1t_pair_fps": [j["fps"] for j in pair], "sweep_1t_pair_total_fps": sum(j["fps"] for j in pair),
                     "sweep_2t_job_fps": two["fps"], "sweep_1t_pair_efficiency": [efficiency(j, floors[1], r["env_us_per_frame"]) for j in pair]})
         print(f"4. sweep: two 1-thread jobs side by side {pair[0]['fps']:.1f} + {pair[1]['fps']:.1f} = "
