@@ -54,7 +54,7 @@ class Agent:
             state_dim=s, action_dim=a, pop_size=n, pr=args.pr, gamma=args.gamma, tau=args.tau,
             TD3_noise=args.TD3_noise, K=args.K, actor_alpha=args.actor_alpha, EA_actor_alpha=args.EA_actor_alpha,
             OFF_TYPE=args.OFF_TYPE, use_all=args.use_all, rl_algo=args.rl_algo, EA=args.EA, batch_size=args.batch_size,
-            pevfa_rows="reference" if args.reference_pevfa_rows else "rows",
+            pevfa_rows="reference" if args.reference_pevfa_rows else "rows", compile=args.compile,
         )
         self.learner = ERLRe2Learner(cfg, device, seed=args.seed)
         # The full -buffer_size ring (its storage grows as it fills): transitions do not depend on the budget,
