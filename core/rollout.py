@@ -34,6 +34,7 @@ class EnvPool:
         self.low, self.high = space.low.astype(np.float64), space.high.astype(np.float64)
         self.state_dim = self.envs[0].observation_space.shape[0]
         self.action_dim = space.shape[0]
+        self.steps = 0  # env.step calls made through run_episodes (the benchmark's efficiency figure)
 
     def __len__(self) -> int:
         return len(self.envs)
@@ -98,6 +99,7 @@ def run_episodes(
         terminated[idx] = terms
         active[idx[ended]] = False
         obs = next_obs
+    pool.steps += int(lengths.sum())
     if stored:  # one write, in the same order as step by step
         memory.add(*(np.concatenate(column) for column in zip(*stored)))
     return Episodes(returns, lengths, terminated, obs)

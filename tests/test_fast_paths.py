@@ -1,6 +1,8 @@
 """The fast paths compute the same numbers as the plain ones they replace."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -74,3 +76,25 @@ def test_adam_steps_a_transposed_gradient_like_the_plain_kernel():
         Adam([ours], lr=1e-3).step()
         torch.optim.Adam([plain], lr=1e-3, foreach=False, fused=False).step()
         torch.testing.assert_close(ours.detach(), plain.detach(), rtol=0, atol=1e-15)
+
+
+def test_adam_fast_path_is_bit_identical_to_torch_fused_adam():
+    """core.ddpg.Adam calls the fused kernel directly from its second step on (cached state lists);
+    every step, also after a checkpoint's ``load_state_dict``, equals ``torch.optim.Adam(fused=True)``."""
+    from core.ddpg import Adam
+
+    torch.manual_seed(0)
+    ours = [nn.Parameter(torch.randn(7, 5)), nn.Parameter(torch.randn(5))]
+    theirs = [nn.Parameter(p.detach().clone()) for p in ours]
+    opt, ref = Adam(ours, lr=1e-2), torch.optim.Adam(theirs, lr=1e-2, fused=True)
+    for step in range(6):
+        if step == 3:  # a checkpoint round trip: new state tensors, the cached lists must follow them
+            opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+        for a, b in zip(ours, theirs):
+            a.grad = torch.randn_like(a)
+            b.grad = a.grad.clone()
+        opt.step()
+        ref.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs)), f"step {step}"
+        for a, b in zip(ours, theirs):
+            assert all(torch.equal(opt.state[a][k], ref.state[b][k]) for k in ("step", "exp_avg", "exp_avg_sq"))

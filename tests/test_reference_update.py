@@ -325,19 +325,25 @@ def make_batch(seed: int) -> Batch:
 
 
 CASES = {
-    "td3-off1-alphas": dict(actor_alpha=0.7, EA_actor_alpha=1.3),
-    "td3-off2-use_all-K3": dict(OFF_TYPE=2, use_all=True, K=3, EA_actor_alpha=0.5),
-    "td3-off1-K3-use_all": dict(K=3, use_all=True, actor_alpha=1.5),
-    "td3-ea_loss_off": dict(use_ea_loss=False),
-    "td3-rl_only": dict(EA=False),
-    "ddpg-off1-K2": dict(rl_algo="ddpg", K=2, EA_actor_alpha=2.0),
-    "ddpg-off2-use_all": dict(rl_algo="ddpg", OFF_TYPE=2, use_all=True, actor_alpha=0.5),
+    "td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1.3},
+    "td3-off2-use_all-K3": {"OFF_TYPE": 2, "use_all": True, "K": 3, "EA_actor_alpha": 0.5},
+    "td3-off1-K3-use_all": {"K": 3, "use_all": True, "actor_alpha": 1.5},
+    "td3-ea_loss_off": {"use_ea_loss": False},
+    "td3-rl_only": {"EA": False},
+    "ddpg-off1-K2": {"rl_algo": "ddpg", "K": 2, "EA_actor_alpha": 2.0},
+    "ddpg-off2-use_all": {"rl_algo": "ddpg", "OFF_TYPE": 2, "use_all": True, "actor_alpha": 0.5},
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# -compile (torch.compile of the three losses): one case that reaches every compiled graph (PeVFA fit,
+# critic fit, actor loss with and without L_ea); compiling in float64 takes minutes on 2 cores.
+COMPILED = {"compiled-td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1.3, "compile": True, "ea_loss_from": 2}}
+
+
+@pytest.mark.parametrize("case", list(CASES) + list(COMPILED))
 def test_whole_update_equals_plain_implementation(case):
-    kw = dict(CASES[case])
+    kw = dict(CASES.get(case) or COMPILED[case])
+    ea_loss_from = kw.pop("ea_loss_from", 0)  # iterations before it run without L_ea (evo_times = 0)
     use_ea_loss = kw.pop("use_ea_loss", True)
     cfg = LearnerConfig(state_dim=S, action_dim=A, pop_size=N, pr=16, batch_size=B, **kw)
     learner = perturbed_learner(cfg)
@@ -346,8 +352,9 @@ def test_whole_update_equals_plain_implementation(case):
     for it in range(5):  # TD3: iterations 0, 2, 4 step the actor, 1 and 3 do not
         batch = make_batch(it)
         policy_step = cfg.rl_algo == "ddpg" or learner.total_it % cfg.policy_delay == 0
-        learner._iteration(batch, policy_step=policy_step, use_ea_loss=use_ea_loss)
-        plain.iteration(batch, policy_step, use_ea_loss)
+        ea = use_ea_loss and it >= ea_loss_from
+        learner._iteration(batch, policy_step=policy_step, use_ea_loss=ea)
+        plain.iteration(batch, policy_step, ea)
         worst = compare(learner, plain)
         print(f"{case} iteration {it}: largest difference {worst:.3e}")
         assert worst <= TOL, f"{case}: iteration {it} differs from the plain implementation by {worst:.3e}"
