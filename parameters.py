@@ -216,10 +216,10 @@ def validate(args: argparse.Namespace, check_logdir: bool = True) -> None:
     smallest = max(args.batch_size, min(MIN_BUFFER, args.init_steps))  # else the learner never starts or samples repeats
     need(args.buffer_size >= smallest, f"-buffer_size must be >= {smallest} = max(batch_size, min({MIN_BUFFER}, init_steps)) "
          f"(got {args.buffer_size})")
-    need(not check_logdir or _writable(args.logdir), f"-logdir: cannot create or write to '{args.logdir}'")
+    need(not check_logdir or writable(args.logdir), f"-logdir: cannot create or write to '{args.logdir}'")
 
 
-def _writable(path: str) -> bool:
+def writable(path: str) -> bool:
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):

@@ -13,13 +13,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.checkpoint import CheckpointError, load_checkpoint
+from parameters import writable
 
 if TYPE_CHECKING:  # torch and the learner are imported only once the input is known to be good
     from core.ddpg import ERLRe2Learner
@@ -50,22 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _writable(path: str) -> bool:
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path):
-            return True
-    except OSError:
-        return False
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     if args.episodes <= 0:
         raise RunError(f"-episodes must be a positive integer (got {args.episodes})")
     if args.seed is not None and args.seed < 0:
         raise RunError(f"-seed must be an integer >= 0 (got {args.seed})")
-    if args.video is not None and not _writable(args.video):
+    if args.video is not None and not writable(args.video):
         raise RunError(f"-video: cannot create or write to '{args.video}'")
     return args
 
