@@ -1,6 +1,6 @@
 """Learning curves, sample-efficiency curves and a results table from run directories.
 
-    python -m core.plot <logdir> [<logdir> ...] [-out DIR]
+    python -m core.plot <logdir> [<logdir> ...] [-out DIR] [-at FRAMES ...] [-every FRAMES]
 
 Every directory (at any depth) holding both ``progress.csv`` and ``config.json`` is a run. Runs
 are grouped by task, variant and any algorithmic setting that differs between runs of that task
@@ -143,6 +143,18 @@ def align(runs: Sequence[Run], grid: np.ndarray | Sequence[float]) -> np.ndarray
     return out
 
 
+def best_so_far(runs: Sequence[Run], grid: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Like ``align`` but each run's highest best_reward logged at or before each grid frame."""
+    grid = np.asarray(grid, dtype=float)
+    out = np.full((len(runs), grid.size), np.nan)
+    for i, run in enumerate(runs):
+        frames, score = run.curve()
+        best = np.maximum.accumulate(score)
+        idx = np.searchsorted(frames, grid, side="right") - 1
+        out[i, idx >= 0] = best[idx[idx >= 0]]
+    return out
+
+
 def _stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, population std and count over axis 0, ignoring NaN."""
     ok = np.isfinite(values)
@@ -232,6 +244,53 @@ def summary_table(groups: dict[tuple[str, str], list[Run]]) -> str:
     if small_n:
         lines.append(f"† n < {stats.MIN_MEANINGFUL_N} seeds: a bootstrap over so few seeds cannot estimate the "
                      "uncertainty; these intervals are not meaningful at this n.")
+    return "\n".join(lines) + "\n"
+
+
+def _reached(runs: Sequence[Run], frames: float) -> list[Run]:
+    """The runs whose last row is at or past ``frames``."""
+    return [r for r in runs if r.curve()[0][-1] >= frames]
+
+
+def scores_at_table(groups: dict[tuple[str, str], list[Run]], at: Sequence[float]) -> str:
+    """Markdown: per group, best_reward at each frame count of ``at`` as mean ± std (n), over the
+    seeds that ran at least that far (— when none did)."""
+    head = " | ".join(f"at {f:,.0f}" for f in at)
+    lines = [f"| task | variant | {head} |", "|---|---|" + "---:|" * len(at)]
+    for (task, label), runs in groups.items():
+        cells = []
+        for f in at:
+            reached = _reached(runs, f)
+            if not reached:
+                cells.append("—")
+                continue
+            mean, std, n = _stats(align(reached, [f]))
+            cells.append(f"{mean[0]:.1f} ± {std[0]:.1f} ({int(n[0])})")
+        lines.append(f"| {task} | {label} | " + " | ".join(cells) + " |")
+    lines += ["", ("Each seed's best_reward at the frame count: its latest row logged at or before it (rows are "
+                   "generations, so up to one generation earlier); mean ± population std (ddof=0) over the seeds "
+                   "that ran at least that far, their number in brackets.")]
+    return "\n".join(lines) + "\n"
+
+
+def best_so_far_table(groups: dict[tuple[str, str], list[Run]], every: float) -> str:
+    """Markdown: one row per multiple of ``every`` frames, one column per group: the mean over
+    seeds of each seed's best-so-far best_reward (its highest value logged up to that frame)."""
+    end = max(r.curve()[0][-1] for runs in groups.values() for r in runs)
+    points = np.arange(every, end + 1, every)
+    keys = list(groups)
+    lines = ["| frames | " + " | ".join(f"{t} {label}" for t, label in keys) + " |",
+             "|---:|" + "---:|" * len(keys)]
+    for f in points:
+        cells = []
+        for key in keys:
+            reached = _reached(groups[key], f)
+            mean, _, n = _stats(best_so_far(reached, [f])) if reached else (None, None, [0])
+            cells.append(f"{mean[0]:.1f} ({int(n[0])})" if reached and n[0] else "—")
+        lines.append(f"| {f:,.0f} | " + " | ".join(cells) + " |")
+    lines += ["", ("Mean over seeds of each seed's best-so-far best_reward (the highest value it logged at or "
+                   "before the frame count; the curve most implementations publish), over the seeds that ran at "
+                   "least that far, their number in brackets.")]
     return "\n".join(lines) + "\n"
 
 
@@ -326,7 +385,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.plot", description=__doc__.split("\n")[0])
     parser.add_argument("logdirs", nargs="+", help="directories searched (any depth) for runs")
     parser.add_argument("-out", "--out", help="output folder (default: the first logdir)")
+    parser.add_argument("-at", "--at", type=float, nargs="+", metavar="FRAMES",
+                        help="also tabulate each group's score at these frame counts (mean ± std (n))")
+    parser.add_argument("-every", "--every", type=float, metavar="FRAMES",
+                        help="also tabulate the mean best-so-far score every FRAMES frames")
     args = parser.parse_args(argv)
+    for flag, values in (("-at", args.at or []), ("-every", [args.every] if args.every is not None else [])):
+        if any(not math.isfinite(v) or v <= 0 for v in values):
+            parser.error(f"{flag} takes positive frame counts, got {' '.join(map(str, values))}")
     runs = find_runs(args.logdirs)
     if not runs:
         print(f"error: no runs with data under {' '.join(args.logdirs)}", file=sys.stderr)
@@ -335,6 +401,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     groups = group_runs(runs)
     table = summary_table(groups)
+    if args.at:
+        table += "\n## Score at fixed frame counts\n\n" + scores_at_table(groups, args.at)
+    if args.every:
+        table += "\n## Best-so-far score every {:,.0f} frames\n\n".format(args.every) + best_so_far_table(groups, args.every)
     (out / "results.md").write_text(table)
     plot_groups(groups, out / "learning_curves.png")
     plot_sample_efficiency(groups, out / "sample_efficiency.png")

@@ -169,3 +169,32 @@ def test_curve_iqm_is_rliables_per_point():
     mid, lo, hi = stats.iqm_curve(scores)
     assert np.allclose(mid, [metrics.aggregate_iqm(scores[..., j]) for j in range(7)])
     assert np.all(lo <= mid) and np.all(mid <= hi) and np.all(lo < hi)
+
+
+def test_scores_at_fixed_frames(two_seeds):
+    """Seed 1 rows at 1000/2500/4000 (10/20/30), seed 2 at 1500/3000/4500/6000 (5/15/25/35)."""
+    groups = group_runs(find_runs([two_seeds]))
+    table = plot.scores_at_table(groups, [3000, 4500, 7000])
+    # At 3000: 20 and 15 -> 17.5 ± 2.5; at 4500 only seed 2 ran that far (25); at 7000 none did.
+    assert _cells(table, "HalfCheetah", "ERL-Re2")[2:] == ["17.5 ± 2.5 (2)", "25.0 ± 0.0 (1)", "—"]
+
+
+def test_best_so_far_every_frames(tmp_path):
+    write_run(tmp_path, 1, [1000, 2000, 3000, 4000], [10.0, 40.0, 20.0, 30.0])
+    write_run(tmp_path, 2, [1500, 2500], [5.0, 1.0])
+    table = plot.best_so_far_table(group_runs(find_runs([tmp_path])), 1000)
+    rows = {c[0]: c[1] for c in (line.strip("|").split("|") for line in table.splitlines()
+                                  if line.startswith("| ") and line[2].isdigit())}
+    rows = {k.strip(): v.strip() for k, v in rows.items()}
+    # 1000: seed 2 has no row yet (not counted); 2000: max(10, 40) = 40 and 5 -> 22.5;
+    # 3000 and 4000: 40 (later dips ignored), seed 2 stopped at 2500 -> n = 1.
+    assert rows == {"1,000": "10.0 (1)", "2,000": "22.5 (2)", "3,000": "40.0 (1)", "4,000": "40.0 (1)"}
+
+
+def test_plot_rejects_bad_frame_counts(two_seeds, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(two_seeds), "-every", "0"])
+    assert exc.value.code == 2 and "-every takes positive frame counts" in capsys.readouterr().err
+    assert main([str(two_seeds), "-at", "3000", "-every", "2000", "-out", str(two_seeds / "o")]) == 0
+    md = (two_seeds / "o" / "results.md").read_text()
+    assert "Score at fixed frame counts" in md and "Best-so-far score every 2,000 frames" in md
