@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("-resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     a("-tag", type=run_tag, default=None, help="label added to the run's directory name (a separate run of the same settings)")
     a("-threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    a("-compile", action="store_true", help="torch.compile the learner's losses, forward and backward (off by default: "
-      "faster per iteration after a compile of minutes, not bit-identical to the eager default)")
+    a("-compile", action="store_true", help="torch.compile each learner iteration whole: forward, backward, clipping, "
+      "soft updates (off by default: faster per iteration after a compile of about a minute, not bit-identical "
+      "to the eager default)")
     a("-wandb_mode", default="offline", choices=["offline", "online", "disabled"], help="wandb logging (offline needs no login)")
     a("-wandb_project", default="ERL-Re2", help="wandb project name")
     a("-capture_video", action="store_true",

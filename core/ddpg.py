@@ -15,10 +15,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.optimizer import _get_scalar_dtype
 
 from core.networks import (
     LS,
@@ -51,6 +53,13 @@ def policy_rows(weight: torch.Tensor, bias: torch.Tensor, layout: str = "rows") 
     return torch.cat([weight, bias.unsqueeze(-1)], dim=-1)
 
 
+class Draws(NamedTuple):
+    """One iteration's random draws (``ERLRe2Learner._draws``); None where not drawn."""
+    pevfa_actor: torch.Tensor | None  # [1]: the actor of the PeVFA fit (None: use_all, or no EA)
+    noise: torch.Tensor | None  # [B, A]: TD3's target-policy smoothing noise, before its clip
+    ea_actors: torch.Tensor | None  # [K]: the actors of L_ea (None: no L_ea this iteration)
+
+
 @dataclass(frozen=True)
 class LearnerConfig:
     state_dim: int
@@ -73,7 +82,7 @@ class LearnerConfig:
     lr: float = 1e-3
     grad_clip: float = 10.0
     batch_size: int = 128
-    compile: bool = False  # -compile: the three losses' forward and backward compiled (see ERLRe2Learner.__init__)
+    compile: bool = False  # -compile: each iteration past its random draws compiled whole (see ERLRe2Learner.__init__)
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -90,10 +99,10 @@ class _ScaleGrad(torch.autograd.Function):
         return grad * ctx.alpha, None
 
 
-def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
-    """``nn.utils.clip_grad_norm_`` (same formula: scale by min(1, max_norm / (‖g‖ + 1e-6))) in
-    four multi-tensor ops and no host sync; the library version adds several ops per tensor."""
-    grads = [p.grad for p in params]
+def clip_grad_norm(grads: list[torch.Tensor] | tuple[torch.Tensor, ...], max_norm: float) -> None:
+    """``nn.utils.clip_grad_norm_`` on the gradients themselves, in place (same formula: scale by
+    min(1, max_norm / (‖g‖ + 1e-6))), in four multi-tensor ops and no host sync; the library
+    version adds several ops per tensor."""
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
 
@@ -106,42 +115,61 @@ class Adam(torch.optim.Adam):
     order, so element W[i, j] is updated with another element's gradient (the for-loop and
     multi-tensor kernels are correct). ``torch.autograd.grad`` returns the gradient of a weight
     used as ``x @ W.T`` as a transposed view, and this project once trained its RL head with such
-    a scrambled step. ``step`` makes every gradient contiguous first, whatever produced it.
+    a scrambled step. ``update`` (and ``step``, which calls it) makes every gradient contiguous
+    first, whatever produced it.
 
-    Fast path (issue 14): after the first step, ``step`` calls the same two kernels that
-    ``torch.optim.Adam(fused=True).step`` ends in (``_foreach_add_`` on the step counts, then
-    ``_fused_adam_``) on cached lists of the parameters and their state, skipping the library's
-    per-call grouping and checks: bit-identical; with ``_step``'s ``autograd.grad`` it gave 0.93x and
-    0.97x the iteration time at 1 thread in two side-by-side runs on a loaded 2-core machine (this
-    part alone 0.99x). ``load_state_dict`` drops the lists (a checkpoint brings new state tensors).
+    Fast path (issue 14): ``update`` creates the state on its first call, exactly as the library
+    does on the first step, then calls the two kernels that ``torch.optim.Adam(fused=True).step``
+    ends in (``_foreach_add_`` on the step counts, then ``_fused_adam_``) on lists of the parameters
+    and their state, skipping the library's per-call grouping, checks and profiling hooks:
+    bit-identical to it, and a single traceable operation under ``-compile``.
     """
 
     def __init__(self, params, lr: float):
         super().__init__(params, lr=lr, fused=True)
+        self.params = list(self.param_groups[0]["params"])
         self._lists: tuple[list[torch.Tensor], ...] | None = None
+
+    def create_state(self) -> None:
+        """Adam's state of every parameter that has none yet (zero moments, step 0, as the library
+        creates it), and the lists ``update`` works on. Idempotent."""
+        if self._lists is not None:
+            return
+        for p in self.params:
+            if not self.state[p]:
+                self.state[p] = {
+                    "step": torch.zeros((), dtype=_get_scalar_dtype(is_fused=True), device=p.device),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
+        self._lists = tuple([self.state[p][k] for p in self.params] for k in ("exp_avg", "exp_avg_sq", "step"))
 
     @torch.no_grad()
     def step(self, closure=None):
+        """The library's interface: one Adam step from every parameter's ``.grad``."""
+        loss = closure() if closure is not None else None
+        if any(p.grad is None for p in self.params):
+            raise ValueError("Adam.step: every parameter needs a gradient (this optimiser always steps all of them)")
+        self.update([p.grad for p in self.params])
+        return loss
+
+    @torch.compiler.disable  # -compile: the fused kernel, eager (3x faster than inductor's Adam at these sizes)
+    @torch.no_grad()
+    def update(self, grads: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> None:
+        """One Adam step with ``grads`` (one per parameter, in the order given at construction)."""
+        self.create_state()
         (group,) = self.param_groups
-        params = group["params"]
-        grads = [p.grad if p.grad is None or p.grad.is_contiguous() else p.grad.contiguous() for p in params]
-        if self._lists is None or any(g is None for g in grads):  # first step (state created) or a partial one
-            for p, g in zip(params, grads):
-                p.grad = g
-            out = super().step(closure)
-            if all(p in self.state for p in params):
-                self._lists = tuple([self.state[p][k] for p in params] for k in ("exp_avg", "exp_avg_sq", "step"))
-            return out
+        grads = [g if g.is_contiguous() else g.contiguous() for g in grads]
         exp_avgs, exp_avg_sqs, steps = self._lists
         beta1, beta2 = group["betas"]
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
-                           beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
-                           grad_scale=None, found_inf=None)
+        torch._fused_adam_(self.params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
+                           beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                           maximize=False, grad_scale=None, found_inf=None)
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
-        self._lists = None
+        self._lists = None  # a checkpoint brings new state tensors: gathered again by the next update
 
 
 class ERLRe2Learner(nn.Module):
@@ -186,15 +214,15 @@ class ERLRe2Learner(nn.Module):
             + list(self.pevfa_target.parameters())
         )
         if cfg.compile:
-            # -compile (off by default): torch.compile (inductor) of the three losses below, so each
-            # fit's forward *and* backward run as fused kernels; random draws, gradients, clipping,
-            # Adam and soft updates stay eager. What it buys: 0.80x the iteration time at 1 thread
-            # (side by side, loaded 2-core machine) after a compile of ~200 s there. Not bit-identical
-            # (fused kernels reorder float sums); equal to the plain learner within 1e-9 in float64
-            # (tests/test_reference_update.py). The plain code it replaces is the same methods, eager.
-            self._pevfa_loss = torch.compile(self._pevfa_loss, dynamic=False)
-            self._critic_loss = torch.compile(self._critic_loss, dynamic=False)
-            self._actor_loss = torch.compile(self._actor_loss, dynamic=False)
+            # -compile (off by default): torch.compile (inductor) of the whole iteration past its random
+            # draws (``_update``: the three fits' forward and backward, clipping and soft updates), with
+            # Adam's fused kernel called eagerly between the graphs (``Adam.update``; inductor's own
+            # Adam was 3x slower). Dynamo traces ``torch.autograd.grad`` only with ``trace_autograd_ops``
+            # (a global setting; it changes nothing for eager code). Not bit-identical (fused kernels
+            # reorder float sums); equal to the plain learner within 1e-9 in float64
+            # (tests/test_reference_update.py). The plain code it replaces: ``_update``, eager.
+            torch._dynamo.config.trace_autograd_ops = True
+            self._update = torch.compile(self._update, dynamic=False)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         self.total_it = 0
@@ -267,33 +295,52 @@ class ERLRe2Learner(nn.Module):
         return iterations
 
     def _iteration(self, batch: Batch, policy_step: bool, use_ea_loss: bool) -> None:
-        cfg = self.cfg
-        if cfg.EA:
-            self._accumulate("pevfa_loss", self._pevfa_step(batch))
-        self._accumulate("critic_loss", self._critic_step(batch))
-        if cfg.rl_algo == "ddpg" or policy_step:
-            l_rl, l_ea = self._actor_step(batch, use_ea_loss and cfg.EA)
-            self._accumulate("actor_loss", l_rl)
-            if l_ea is not None:
-                self._accumulate("ea_loss", l_ea)
-            self.soft_update()
+        actor_step = self.cfg.rl_algo == "ddpg" or policy_step
+        draws = self._draws(batch.state.shape[0], actor_step, use_ea_loss and self.cfg.EA)
+        for name, value in self._update(batch, draws, actor_step).items():
+            self._accumulate(name, value)
         self.total_it += 1
+
+    def _draws(self, batch_size: int, actor_step: bool, use_ea_loss: bool) -> Draws:
+        """The iteration's random draws, from the learner's generator in this order (each only
+        when used): the PeVFA fit's actor, TD3's smoothing noise, the K actors of L_ea."""
+        cfg, g, dev = self.cfg, self.generator, self.device
+        j = noise = idx = None
+        if cfg.EA and not cfg.use_all:
+            j = torch.randint(0, cfg.pop_size + 1, (1,), device=dev, generator=g)
+        if cfg.rl_algo == "td3":
+            noise = torch.randn((batch_size, cfg.action_dim), device=dev, generator=g) * cfg.TD3_noise
+        if actor_step and use_ea_loss:
+            idx = torch.randperm(cfg.pop_size + 1, device=dev, generator=g)[: cfg.K]
+        return Draws(j, noise, idx)
+
+    def _update(self, batch: Batch, draws: Draws, actor_step: bool) -> dict[str, torch.Tensor]:
+        """a–c with the iteration's draws given: every fit, Adam step and soft update; returns the
+        losses. Compiled whole (forward, backward, clipping, Adam, soft updates) with -compile."""
+        losses = {}
+        if self.cfg.EA:
+            losses["pevfa_loss"] = self._pevfa_step(batch, draws.pevfa_actor)
+        losses["critic_loss"] = self._critic_step(batch, draws.noise)
+        if actor_step:
+            losses["actor_loss"], l_ea = self._actor_step(batch, draws.ea_actors)
+            if l_ea is not None:
+                losses["ea_loss"] = l_ea
+            self.soft_update()
+        return losses
 
     def _rows(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """The PeVFA encoder's input rows of heads (true rows unless ``-reference_pevfa_rows``)."""
         return policy_rows(weight, bias, self.cfg.pevfa_rows)
 
-    # Each step: its random draws (eager, in the generator's order), its loss (``_*_loss``, compiled
-    # with -compile), then the gradient step.
-    def _pevfa_step(self, batch: Batch) -> torch.Tensor:
-        """a. Fit V1, V2 to ``r + γ·not_done·min(V1', V2')(s', π_j(φ(s')), χ'(π_j))``."""
-        cfg = self.cfg
+    # Each step: its loss (``_*_loss``), then the gradient step.
+    def _pevfa_step(self, batch: Batch, j: torch.Tensor | None) -> torch.Tensor:
+        """a. Fit V1, V2 to ``r + γ·not_done·min(V1', V2')(s', π_j(φ(s')), χ'(π_j))`` for actor ``j``
+        (every actor, summed, when ``j`` is None: ``use_all``)."""
         w, b = self.actors()
-        if not cfg.use_all:
-            j = torch.randint(0, cfg.pop_size + 1, (1,), device=self.device, generator=self.generator)
+        if j is not None:
             w, b = w.index_select(0, j), b.index_select(0, j)
         loss = self._pevfa_loss(batch, w, b)
-        self._step(self.pevfa_opt, list(self.pevfa.parameters()), loss)
+        self._step(self.pevfa_opt, loss)
         return loss.detach()
 
     def _pevfa_loss(self, batch: Batch, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -311,14 +358,11 @@ class ERLRe2Learner(nn.Module):
         v = self.pevfa(x, self.pevfa.policy_representation(rows))  # [2, P, B, 1]
         return (v - y).pow(2).mean(2).sum()  # Σ over twins and actors of the MSE
 
-    def _critic_step(self, batch: Batch) -> torch.Tensor:
-        """b. TD3 critic: ``y = r + γ·not_done·min(Q1', Q2')(s', a')`` with a smoothed target action."""
-        cfg, noise = self.cfg, None
-        if cfg.rl_algo == "td3":
-            shape = (batch.state.shape[0], cfg.action_dim)
-            noise = torch.randn(shape, device=self.device, generator=self.generator) * cfg.TD3_noise
+    def _critic_step(self, batch: Batch, noise: torch.Tensor | None) -> torch.Tensor:
+        """b. TD3 critic: ``y = r + γ·not_done·min(Q1', Q2')(s', a')`` with a smoothed target action
+        (``noise``: TD3's draw, None for DDPG)."""
         loss = self._critic_loss(batch, noise)
-        self._step(self.critic_opt, list(self.critic.parameters()), loss)
+        self._step(self.critic_opt, loss)
         return loss.detach()
 
     def _critic_loss(self, batch: Batch, noise: torch.Tensor | None) -> torch.Tensor:
@@ -333,20 +377,19 @@ class ERLRe2Learner(nn.Module):
         q = self.critic(torch.cat([batch.state, batch.action], -1))[:, 0]  # [n, B, 1]
         return (q - y).pow(2).mean((1, 2)).sum()
 
-    def _actor_step(self, batch: Batch, use_ea_loss: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """c. RL head on L_rl; φ on ``actor_alpha·L_rl + EA_actor_alpha·L_ea``; one backward pass."""
-        cfg, w, b = self.cfg, None, None
-        if use_ea_loss:  # the K actors of L_ea
-            idx = torch.randperm(cfg.pop_size + 1, device=self.device, generator=self.generator)[: cfg.K]
+    def _actor_step(self, batch: Batch, ea_actors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """c. RL head on L_rl; φ on ``actor_alpha·L_rl + EA_actor_alpha·L_ea`` over actors
+        ``ea_actors`` (no L_ea when None); one backward pass."""
+        w = b = None
+        if ea_actors is not None:
             w, b = self.actors()
-            w, b = w.index_select(0, idx), b.index_select(0, idx)
+            w, b = w.index_select(0, ea_actors), b.index_select(0, ea_actors)
         total, l_rl, l_ea = self._actor_loss(batch, w, b)
         grads = torch.autograd.grad(total, self._phi_params + self._rl_params)
-        for p, g in zip(self._phi_params + self._rl_params, grads):
-            p.grad = g
-        for opt, params in ((self.phi_opt, self._phi_params), (self.rl_opt, self._rl_params)):
-            clip_grad_norm(params, cfg.grad_clip)
-            opt.step()
+        n = len(self._phi_params)
+        for opt, opt_grads in ((self.phi_opt, grads[:n]), (self.rl_opt, grads[n:])):
+            clip_grad_norm(opt_grads, self.cfg.grad_clip)
+            opt.update(opt_grads)
         return l_rl.detach(), (l_ea.detach() if l_ea is not None else None)
 
     def _actor_loss(self, batch: Batch, w: torch.Tensor | None, b: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -364,13 +407,12 @@ class ERLRe2Learner(nn.Module):
             total = l_rl + cfg.EA_actor_alpha * l_ea
         return total, l_rl, l_ea
 
-    def _step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
-        # autograd.grad rather than zero_grad + backward: the same gradients without a Python loop
-        # over the parameters to clear them first (part of Adam's fast path figure).
-        for p, g in zip(params, torch.autograd.grad(loss, params)):
-            p.grad = g
-        clip_grad_norm(params, self.cfg.grad_clip)
-        opt.step()
+    def _step(self, opt: Adam, loss: torch.Tensor) -> None:
+        # autograd.grad rather than zero_grad + backward: the same gradients, handed straight to
+        # the clip and to Adam without going through ``.grad``.
+        grads = torch.autograd.grad(loss, opt.params)
+        clip_grad_norm(grads, self.cfg.grad_clip)
+        opt.update(grads)
 
     @staticmethod
     def _state_action(state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ def test_clip_grad_norm_is_bit_identical_to_torch():
         for a, b in zip(ours, theirs):
             a.grad = torch.randn_like(a) * scale
             b.grad = a.grad.clone()
-        clip_grad_norm(ours, 10.0)
+        clip_grad_norm([p.grad for p in ours], 10.0)
         nn.utils.clip_grad_norm_(theirs, 10.0)
         assert all(torch.equal(a.grad, b.grad) for a, b in zip(ours, theirs))
 
@@ -79,7 +79,7 @@ def test_adam_steps_a_transposed_gradient_like_the_plain_kernel():
 
 
 def test_adam_fast_path_is_bit_identical_to_torch_fused_adam():
-    """core.ddpg.Adam calls the fused kernel directly from its second step on (cached state lists);
+    """core.ddpg.Adam creates its state itself and calls the fused kernel directly on lists of it;
     every step, also after a checkpoint's ``load_state_dict``, equals ``torch.optim.Adam(fused=True)``."""
     from core.ddpg import Adam
 

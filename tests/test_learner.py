@@ -311,7 +311,7 @@ def test_ea_loss_reaches_phi():
     learner = make_learner(actor_alpha=0.0, EA_actor_alpha=1.0, K=2)
     phi0, rl0 = snapshot(learner.phi.parameters()), snapshot(rl_params(learner))
     pevfa0, critic0 = snapshot(learner.pevfa.parameters()), snapshot(learner.critic.parameters())
-    _, l_ea = learner._actor_step(batch, use_ea_loss=True)
+    _, l_ea = learner._actor_step(batch, torch.tensor([0, 3]))
     assert l_ea is not None
     assert all_moved(phi0, learner.phi.parameters())
     assert all_moved(rl0, rl_params(learner))
@@ -324,7 +324,7 @@ def test_rl_loss_scaled_by_actor_alpha_on_phi_only():
     batch = make_batch()
     learner = make_learner(actor_alpha=0.0, EA_actor_alpha=1.0)
     phi0, rl0 = snapshot(learner.phi.parameters()), snapshot(rl_params(learner))
-    _, l_ea = learner._actor_step(batch, use_ea_loss=False)
+    _, l_ea = learner._actor_step(batch, None)
     assert l_ea is None
     assert all_equal(phi0, learner.phi.parameters()), "φ moved although actor_alpha = 0 and no L_ea"
     assert all_moved(rl0, rl_params(learner)), "the RL head must step on the unscaled L_rl"
@@ -333,13 +333,13 @@ def test_rl_loss_scaled_by_actor_alpha_on_phi_only():
     heads = []
     for alpha in (0.0, 1.0):
         lrn = make_learner(actor_alpha=alpha)
-        lrn._actor_step(batch, use_ea_loss=False)
+        lrn._actor_step(batch, None)
         heads.append(snapshot(rl_params(lrn)))
     assert all(torch.allclose(x, y, atol=1e-7) for x, y in zip(*heads))
     # ... while φ does move with actor_alpha = 1
     lrn = make_learner(actor_alpha=1.0)
     phi0 = snapshot(lrn.phi.parameters())
-    lrn._actor_step(batch, use_ea_loss=False)
+    lrn._actor_step(batch, None)
     assert all_moved(phi0, lrn.phi.parameters())
 
 
@@ -364,7 +364,9 @@ def test_pevfa_step_use_all_sums_over_every_actor():
     learner = make_learner(use_all=True)
     perturb_targets(learner)
     per_actor = [plain_pevfa_loss(learner, batch, j) for j in range(N + 1)]
-    loss = learner._pevfa_step(batch)
+    draws = learner._draws(len(batch.state), actor_step=True, use_ea_loss=True)
+    assert draws.pevfa_actor is None  # use_all: no draw
+    loss = learner._pevfa_step(batch, draws.pevfa_actor)
     assert loss.item() == pytest.approx(sum(per_actor).item(), rel=1e-4)
     assert all(loss.item() > 1.01 * x.item() for x in per_actor)
 
@@ -377,7 +379,9 @@ def test_pevfa_step_single_actor_draw():
     g.set_state(learner.generator.get_state())
     j = int(torch.randint(0, N + 1, (1,), generator=g))
     expected = plain_pevfa_loss(learner, batch, j)
-    loss = learner._pevfa_step(batch)
+    draws = learner._draws(len(batch.state), actor_step=True, use_ea_loss=True)
+    assert draws.pevfa_actor.tolist() == [j]
+    loss = learner._pevfa_step(batch, draws.pevfa_actor)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
@@ -403,7 +407,7 @@ def test_critic_target_masks_terminal_transitions():
         assert torch.equal(y[0::2], batch.reward[0::2])  # terminal rows: y = r
         x = torch.cat([batch.state, batch.action], -1)
         expected = sum(((plain_value(learner.critic, k, x) - y) ** 2).mean() for k in range(2))
-    loss = learner._critic_step(batch)
+    loss = learner._critic_step(batch, torch.zeros(16, A))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
@@ -418,11 +422,12 @@ def test_all_terminal_targets_equal_reward():
         v_expected = sum(
             ((plain_pevfa(learner.pevfa, k, x, w[j], b[j]) - batch.reward) ** 2).mean() for j in range(N + 1) for k in range(2)
         )
-    assert learner._pevfa_step(batch).item() == pytest.approx(v_expected.item(), rel=1e-4)
-    assert learner._critic_step(batch).item() == pytest.approx(q_expected.item(), rel=1e-4)
+    assert learner._pevfa_step(batch, None).item() == pytest.approx(v_expected.item(), rel=1e-4)
+    noise = learner._draws(16, actor_step=False, use_ea_loss=False).noise
+    assert learner._critic_step(batch, noise).item() == pytest.approx(q_expected.item(), rel=1e-4)
     # sanity: with the mask set to 1 the inflated targets dominate the loss
     live = batch._replace(not_done=torch.ones(16, 1))
-    assert learner._critic_step(live).item() > 100 * q_expected.item()
+    assert learner._critic_step(live, noise).item() > 100 * q_expected.item()
 
 
 # ---------------------------------------------------------------------------- checkpointing
