@@ -152,6 +152,14 @@ def resolve(args: argparse.Namespace, sources: dict[str, str]) -> None:
     args.num_frames, args.buffer_size, args.checkpoint_every = int(args.num_frames), int(args.buffer_size), int(args.checkpoint_every)
 
 
+def recorded_settings(settings: dict) -> argparse.Namespace:
+    """A run's settings as recorded in its config.json, with the parser's default for every flag
+    added since that run started (all of them off by default), so readers need no fallbacks."""
+    parser = build_parser()
+    defaults = {a.dest: parser.get_default(a.dest) for a in parser._actions if a.dest != "help"}
+    return argparse.Namespace(**{**defaults, **settings})
+
+
 def default_settings(env: str, rl_algo: str) -> dict:
     """Every setting as it would be with no flag but ``-env`` and ``-rl_algo``: what "non-default" means
     for a run's identity (a task default given explicitly is still the default)."""

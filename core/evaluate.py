@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.checkpoint import CheckpointError, load_checkpoint
-from parameters import writable
+from parameters import recorded_settings, writable
 
 if TYPE_CHECKING:  # torch and the learner are imported only once the input is known to be good
     from core.ddpg import ERLRe2Learner
@@ -68,7 +68,7 @@ def open_run(run_dir: str) -> tuple[dict, argparse.Namespace, dict]:
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
             config = json.load(f)
-        settings = argparse.Namespace(**config["settings"])
+        settings = recorded_settings(config["settings"])
         if not all(hasattr(settings, k) for k in ("env", "seed", "pop_size", "EA", "RL", "max_episode_steps")):
             raise KeyError("settings")
     except (OSError, ValueError, KeyError, TypeError):

@@ -22,7 +22,8 @@ import time
 
 from core.checkpoint import FILENAME, CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
 from core.logger import announce, error, last_row, new_config, read_config, truncate_progress, variant, write_json_atomic
-from parameters import NOT_IDENTITY, RESUMABLE, ParameterError, build_parser, default_settings, parse_args, resume_overrides
+from parameters import (NOT_IDENTITY, RESUMABLE, ParameterError, build_parser, default_settings, parse_args, recorded_settings,
+                        resume_overrides)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -150,7 +151,7 @@ def _apply_changes(run_dir: str, config: dict, changes: dict, frames: int) -> ar
         for k in changed:
             config["sources"][k] = "flag (on resume)"
         write_json_atomic(os.path.join(run_dir, "config.json"), config)
-    return argparse.Namespace(**config["settings"])
+    return recorded_settings(config["settings"])
 
 
 def _open_checkpoint(run_dir: str, config: dict) -> dict:
@@ -294,7 +295,7 @@ def execute(run: Run, stop: StopFlag) -> int:
     code, outcome, reason = EXIT_FAILED, "failed", "crashed"
     saved_at = (state["counters"]["frames"], os.path.join(run_dir, FILENAME)) if state is not None else None
     try:
-        if getattr(args, "capture_video", False):  # absent from runs started before the flag
+        if args.capture_video:
             from core.video import ensure_gl_backend
 
             ensure_gl_backend()  # before MuJoCo first renders
@@ -313,7 +314,7 @@ def execute(run: Run, stop: StopFlag) -> int:
         announce(run_dir, run.config, args, device)
         logger = RunLogger(run_dir, run.config, args.wandb_mode, args.wandb_project, args.num_frames)
         videos = None
-        if getattr(args, "capture_video", False):
+        if args.capture_video:
             from core.video import CheckpointVideos
 
             videos = CheckpointVideos(run_dir, args.env, args.max_episode_steps, args.seed, logger.log_video)

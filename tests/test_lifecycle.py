@@ -202,3 +202,18 @@ def test_a_folder_of_other_settings_and_a_new_wandb_project_are_refused(seed1_ru
     assert err == "run_re2.py: error: -wandb_project cannot change when a run continues (this run logs to 'ERL-Re2')\n"
     assert run_re2.main([*SEED1, "-logdir", str(logdir)]) == 0  # the lock of the refused attempts was released
     assert "has already finished" in capsys.readouterr().out
+
+
+def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
+    """config.json of a run started before -compile, -reference_pevfa_rows and -capture_video existed:
+    its settings read back with those flags off and every recorded value kept, and the learner builds."""
+    from core.agent import learner_config
+    from parameters import recorded_settings
+
+    settings = json.loads((seed1_run / "config.json").read_text())["settings"]
+    old = {k: v for k, v in settings.items() if k not in ("compile", "reference_pevfa_rows", "capture_video")}
+    args = recorded_settings(old)
+    assert (args.compile, args.reference_pevfa_rows, args.capture_video) == (False, False, False)
+    assert all(getattr(args, k) == v for k, v in old.items())
+    cfg = learner_config(args, 17, 6)
+    assert cfg.pevfa_rows == "rows" and cfg.compile is False and cfg.K == settings["K"]

@@ -226,6 +226,12 @@ def correspondence(learner: ERLRe2Learner, plain: PlainLearner):
                 n = f"{prefix}.{ln}.{attr}"
                 rows.append((n, lambda get, n=n: get(n), getattr(getattr(net, ln), attr)))
 
+    def stacked_layers(prefix, k, layers, first: int = 1):
+        """Rows of stacked layers ``w{i}[k]`` / ``b{i}[k]`` against plain ``nn.Linear`` layers."""
+        for i, layer in enumerate(layers, start=first):
+            rows.append((f"{prefix}.w{i}[{k}]", lambda get, k=k, i=i: get(f"{prefix}.w{i}")[k].t(), layer.weight))
+            rows.append((f"{prefix}.b{i}[{k}]", lambda get, k=k, i=i: get(f"{prefix}.b{i}")[k, 0], layer.bias))
+
     def value(prefix, nets, cond: bool):
         for k, net in enumerate(nets):
             if cond:
@@ -233,19 +239,15 @@ def correspondence(learner: ERLRe2Learner, plain: PlainLearner):
                              lambda get, k=k: torch.cat([get(f"{prefix}.w1")[k], get(f"{prefix}.w1_cond")[k]], 0).t(), net.l1.weight))
             else:
                 rows.append((f"{prefix}.w1[{k}]", lambda get, k=k: get(f"{prefix}.w1")[k].t(), net.l1.weight))
-            for i, layer in ((1, net.l1), (2, net.l2), (3, net.l3)):
-                if i > 1:
-                    rows.append((f"{prefix}.w{i}[{k}]", lambda get, k=k, i=i: get(f"{prefix}.w{i}")[k].t(), layer.weight))
-                rows.append((f"{prefix}.b{i}[{k}]", lambda get, k=k, i=i: get(f"{prefix}.b{i}")[k, 0], layer.bias))
+            rows.append((f"{prefix}.b1[{k}]", lambda get, k=k: get(f"{prefix}.b1")[k, 0], net.l1.bias))
+            stacked_layers(prefix, k, (net.l2, net.l3), first=2)
             for j, ln in ((1, net.ln1), (2, net.ln2)):
                 for attr in ("gain", "bias"):
                     rows.append((f"{prefix}.ln{j}.{attr}[{k}]", lambda get, k=k, j=j, a=attr: get(f"{prefix}.ln{j}.{a}")[k, 0], getattr(ln, attr)))
 
     def encoder(prefix, nets):
         for k, net in enumerate(nets):
-            for i, layer in ((1, net.l1), (2, net.l2), (3, net.l3)):
-                rows.append((f"{prefix}.w{i}[{k}]", lambda get, k=k, i=i: get(f"{prefix}.w{i}")[k].t(), layer.weight))
-                rows.append((f"{prefix}.b{i}[{k}]", lambda get, k=k, i=i: get(f"{prefix}.b{i}")[k, 0], layer.bias))
+            stacked_layers(prefix, k, (net.l1, net.l2, net.l3))
 
     phi("phi", plain.phi)
     rows.append(("rl_weight", lambda get: get("rl_weight"), plain.head.weight))
