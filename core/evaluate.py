@@ -68,9 +68,9 @@ def open_run(run_dir: str) -> tuple[dict, argparse.Namespace, dict]:
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
             config = json.load(f)
-        settings = recorded_settings(config["settings"])
-        if not all(hasattr(settings, k) for k in ("env", "seed", "pop_size", "EA", "RL", "max_episode_steps")):
+        if not all(k in config["settings"] for k in ("env", "seed", "pop_size", "EA", "RL", "max_episode_steps")):
             raise KeyError("settings")
+        settings = recorded_settings(config["settings"])
     except (OSError, ValueError, KeyError, TypeError):
         raise RunError(f"RUN_DIR: {run_dir} is not an ERL-Re2 run directory (no readable config.json)") from None
     try:

@@ -162,7 +162,10 @@ class SSNE:
         n = len(fit)
         # Best first, exactly as the reference ranks: argsort(fitness)[::-1], so among equal fitness
         # the higher index ranks first. During the warm-up every fitness is 0 and every rank a tie.
-        ranked = np.argsort(fit)[::-1]
+        # kind="stable": the reference's numpy 1.x sorted a population this small by insertion sort
+        # (stable); numpy 2's default sort is not stable on every machine (AVX-512), which would
+        # order partly tied members differently.
+        ranked = np.argsort(fit, kind="stable")[::-1]
         elites = [int(x) for x in ranked[: self.num_elitists]]
         winners = self._tournament(ranked)
         chosen = set(elites) | set(winners)

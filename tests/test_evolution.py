@@ -256,3 +256,18 @@ def test_winners_in_python_set_order():
         expected = list(set(int(r) for r in best))
         winners = ssne._tournament(np.arange(n))
         assert winners[: len(expected)] == expected
+
+
+@pytest.mark.parametrize("fitness", [[5.0, 5, 5, 0, 0, 0, 0, 0, 0, 0], [3.0, 7, 3, 3, 7, 0, 1, 1, 0, 3]])
+def test_partly_tied_fitness_ranks_as_the_reference(fitness):
+    """The reference's ``argsort(fitness)[::-1]`` ran on numpy 1.x, whose default sort is an insertion
+    sort (stable) at a population's size: among equal fitness the higher index ranks first. numpy 2's
+    default sort is not stable on some machines (AVX-512), so the ranking must ask for a stable sort."""
+    n = len(fitness)
+    ssne = SSNE(n, 1.0, 0.05, np.random.default_rng(0))
+    ssne.epoch(torch.randn(n, 3, 8), torch.randn(n, 3), np.array(fitness))
+    # Higher fitness first; within a tie, higher index first (a stable ascending sort, reversed).
+    expected = sorted(range(n), key=lambda i: (fitness[i], i), reverse=True)
+    assert ssne.last_epoch.elites == expected[: ssne.num_elitists]
+    best = np.random.default_rng(0).integers(0, n, size=(n - ssne.num_elitists, 3)).min(axis=1)
+    assert ssne.last_epoch.winners[: len(set(best))] == list(set(expected[r] for r in best))
