@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -98,3 +99,13 @@ def test_adam_fast_path_is_bit_identical_to_torch_fused_adam():
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs)), f"step {step}"
         for a, b in zip(ours, theirs):
             assert all(torch.equal(opt.state[a][k], ref.state[b][k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+
+
+def test_adam_step_needs_every_gradient():
+    """core.ddpg.Adam always steps all of its parameters; a missing gradient is an error, not a skip."""
+    from core.ddpg import Adam
+
+    a, b = nn.Parameter(torch.randn(3)), nn.Parameter(torch.randn(2))
+    a.grad = torch.randn(3)
+    with pytest.raises(ValueError, match="every parameter needs a gradient"):
+        Adam([a, b], lr=1e-3).step()
