@@ -230,12 +230,12 @@ class ERLRe2Learner(nn.Module):
         self._loss_counts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ actors
-    def actors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All N+1 heads, population first and the RL head last: ``[N+1, A, ls]``, ``[N+1, A]``."""
-        return (
-            torch.cat([self.pop_weight, self.rl_weight.detach().unsqueeze(0)]),
-            torch.cat([self.pop_bias, self.rl_bias.detach().unsqueeze(0)]),
-        )
+    def actors(self, idx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All N+1 heads, population first and the RL head last: ``[N+1, A, ls]``, ``[N+1, A]``;
+        or the heads ``idx`` (indices into that order) alone."""
+        w = torch.cat([self.pop_weight, self.rl_weight.detach().unsqueeze(0)])
+        b = torch.cat([self.pop_bias, self.rl_bias.detach().unsqueeze(0)])
+        return (w, b) if idx is None else (w.index_select(0, idx), b.index_select(0, idx))
 
     @property
     def rl_index(self) -> int:
@@ -246,9 +246,7 @@ class ERLRe2Learner(nn.Module):
         ``heads[idx]`` (indices into ``actors()``) in ``states``. The heads are gathered once, so
         the policy is valid until the parameters next change (i.e. for one rollout)."""
         with torch.no_grad():
-            w, b = self.actors()
-            rows = torch.as_tensor(heads, device=self.device)
-            w, b = w.index_select(0, rows), b.index_select(0, rows)
+            w, b = self.actors(torch.as_tensor(heads, device=self.device))
 
         @torch.inference_mode()
         def act(states: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -268,10 +266,8 @@ class ERLRe2Learner(nn.Module):
     @torch.no_grad()
     def pevfa_value(self, states: np.ndarray, heads: np.ndarray) -> np.ndarray:
         """``min(V1, V2)(s, π(s), χ(π))`` with the current PeVFA, for the H-step fitness bootstrap."""
-        w, b = self.actors()
-        idx = torch.as_tensor(heads, device=self.device)
+        w, b = self.actors(torch.as_tensor(heads, device=self.device))  # one policy per state: P = M, B = 1
         s = torch.as_tensor(states, dtype=torch.float32, device=self.device)
-        w, b = w[idx], b[idx]  # one policy per state: P = M, B = 1
         feat = self.phi(s).unsqueeze(1)
         x = torch.cat([s.unsqueeze(1), policy_actions(w, b, feat)], -1) if self.cfg.OFF_TYPE == 1 else feat
         chi = self.pevfa.policy_representation(self._rows(w, b))
@@ -336,10 +332,7 @@ class ERLRe2Learner(nn.Module):
     def _pevfa_step(self, batch: Batch, j: torch.Tensor | None) -> torch.Tensor:
         """a. Fit V1, V2 to ``r + γ·not_done·min(V1', V2')(s', π_j(φ(s')), χ'(π_j))`` for actor ``j``
         (every actor, summed, when ``j`` is None: ``use_all``)."""
-        w, b = self.actors()
-        if j is not None:
-            w, b = w.index_select(0, j), b.index_select(0, j)
-        loss = self._pevfa_loss(batch, w, b)
+        loss = self._pevfa_loss(batch, *self.actors(j))
         self._step(self.pevfa_opt, loss)
         return loss.detach()
 
@@ -380,16 +373,12 @@ class ERLRe2Learner(nn.Module):
     def _actor_step(self, batch: Batch, ea_actors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """c. RL head on L_rl; φ on ``actor_alpha·L_rl + EA_actor_alpha·L_ea`` over actors
         ``ea_actors`` (no L_ea when None); one backward pass."""
-        w = b = None
-        if ea_actors is not None:
-            w, b = self.actors()
-            w, b = w.index_select(0, ea_actors), b.index_select(0, ea_actors)
+        w, b = self.actors(ea_actors) if ea_actors is not None else (None, None)
         total, l_rl, l_ea = self._actor_loss(batch, w, b)
         grads = torch.autograd.grad(total, self._phi_params + self._rl_params)
         n = len(self._phi_params)
-        for opt, opt_grads in ((self.phi_opt, grads[:n]), (self.rl_opt, grads[n:])):
-            clip_grad_norm(opt_grads, self.cfg.grad_clip)
-            opt.update(opt_grads)
+        self._clip_and_step(self.phi_opt, grads[:n])
+        self._clip_and_step(self.rl_opt, grads[n:])
         return l_rl.detach(), (l_ea.detach() if l_ea is not None else None)
 
     def _actor_loss(self, batch: Batch, w: torch.Tensor | None, b: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -410,7 +399,10 @@ class ERLRe2Learner(nn.Module):
     def _step(self, opt: Adam, loss: torch.Tensor) -> None:
         # autograd.grad rather than zero_grad + backward: the same gradients, handed straight to
         # the clip and to Adam without going through ``.grad``.
-        grads = torch.autograd.grad(loss, opt.params)
+        self._clip_and_step(opt, torch.autograd.grad(loss, opt.params))
+
+    def _clip_and_step(self, opt: Adam, grads: tuple[torch.Tensor, ...]) -> None:
+        """Clip the gradients of one optimiser's parameters to norm ``grad_clip``, then step it."""
         clip_grad_norm(grads, self.cfg.grad_clip)
         opt.update(grads)
 
