@@ -12,8 +12,9 @@ from dataclasses import asdict
 
 from core.tasks import close_task_names, default_sync_period, task_family, task_settings
 
-# Settings for tasks the paper did not run (the paper's most common values).
-BUILTIN_TASK_DEFAULTS = {"theta": 0.5, "frac": 0.5, "time_steps": 200, "K": 1, "gamma": 0.99}
+# Settings for tasks the paper did not run: the reference's command-line defaults, i.e. what its code
+# runs with on a task its scripts do not cover (K at most pop_size + 1, as its randperm slice gives).
+BUILTIN_TASK_DEFAULTS = {"theta": 0.5, "frac": 0.1, "time_steps": 1, "K": 5, "gamma": 0.99}
 TASK_DEPENDENT = ("theta", "frac", "time_steps", "K", "gamma", "sync_period")
 MIN_BUFFER = 5000  # transitions needed before learning starts: min(MIN_BUFFER, init_steps)
 # Settings that may change when a run continues (-resume, or the same command again): they do not
@@ -142,6 +143,8 @@ def resolve(args: argparse.Namespace, sources: dict[str, str]) -> None:
     paper = task_settings(args.env, args.rl_algo)
     defaults = asdict(paper) if paper else dict(BUILTIN_TASK_DEFAULTS)
     defaults["sync_period"] = default_sync_period(args.env)
+    if not paper:
+        defaults["K"] = min(defaults["K"], args.pop_size + 1)
     for name in TASK_DEPENDENT:
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])

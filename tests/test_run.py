@@ -324,3 +324,15 @@ def test_swimmer_syncs_every_10_generations_unless_told_otherwise(tmp_path):
     for env in ("HalfCheetah-v4", "Hopper-v5", "Walker2d-v4", "Ant-v4", "Humanoid-v4"):
         assert parse_args(["-env", env, "-logdir", str(tmp_path)])[0].sync_period == 1
     assert parse_args(["-env", "Pendulum-v1", "-logdir", str(tmp_path)])[0].sync_period == 10
+
+
+def test_task_outside_the_paper_gets_the_reference_command_line_defaults(tmp_path):
+    """The reference has no per-task table in code: on a task its scripts do not cover it runs with its
+    argparse defaults (theta 0.5, frac 0.1, time_steps 1, K 5, gamma 0.99); K at most pop_size + 1."""
+    from parameters import parse_args
+
+    args, sources = parse_args(["-env", "Pendulum-v1", "-logdir", str(tmp_path)])
+    got = {k: getattr(args, k) for k in ("theta", "frac", "time_steps", "K", "gamma")}
+    assert got == {"theta": 0.5, "frac": 0.1, "time_steps": 1, "K": 5, "gamma": 0.99}
+    assert sources["frac"] == "built-in"
+    assert parse_args(["-env", "Pendulum-v1", "-pop_size", "3", "-logdir", str(tmp_path)])[0].K == 4
