@@ -312,7 +312,8 @@ class ERLRe2Learner(nn.Module):
 
     def _update(self, batch: Batch, draws: Draws, actor_step: bool) -> dict[str, torch.Tensor]:
         """a–c with the iteration's draws given: every fit, Adam step and soft update; returns the
-        losses. Compiled whole (forward, backward, clipping, Adam, soft updates) with -compile."""
+        losses. Compiled with -compile (forward, backward, clipping, soft updates; Adam's fused
+        kernel stays eager between the graphs, see ``Adam.update``)."""
         losses = {}
         if self.cfg.EA:
             losses["pevfa_loss"] = self._pevfa_step(batch, draws.pevfa_actor)

@@ -337,9 +337,12 @@ CASES = {
 }
 
 
-# -compile (torch.compile of the three losses): one case that reaches every compiled graph (PeVFA fit,
-# critic fit, actor loss with and without L_ea); compiling in float64 takes minutes on 2 cores.
-COMPILED = {"compiled-td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1.3, "compile": True, "ea_loss_from": 2}}
+# -compile (torch.compile of each iteration past its draws): TD3 reaches the graphs of an iteration with
+# and without the actor step and with and without L_ea; DDPG with OFF_TYPE 2 and use_all the others
+# (no smoothing noise, φ(s) as the PeVFA's input, every actor in its fit). ~25 s of compile each.
+COMPILED = {"compiled-td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1.3, "compile": True, "ea_loss_from": 2},
+            "compiled-ddpg-off2-use_all": {"rl_algo": "ddpg", "OFF_TYPE": 2, "use_all": True, "actor_alpha": 0.5,
+                                           "compile": True, "ea_loss_from": 2}}
 
 
 @pytest.mark.parametrize("case", list(CASES) + list(COMPILED))
