@@ -7,7 +7,7 @@
    (``-threads`` or every core), each against its own floor at the same thread count.
 2. Rollouts: µs per frame of one generation's episodes (5 population members in lockstep, then
    10 champion and 10 RL test episodes), against bare ``env.step`` of the same instances, in the
-   same lockstep order, for the same number of steps.
+   same lockstep order, for the same number of steps; and the share of it spent in the policy calls.
 3. End to end: frames/s of a short run with the paper's settings past init (the generation loop of
    ``core.agent`` in a fresh process), the hours a 1M-frame run would take at that rate (one
    iteration per frame, so the rate past init holds), and its efficiency: (matmul floor × learner
@@ -133,14 +133,25 @@ def bench_rollouts(device: torch.device, env_id: str, max_steps: int) -> dict:
 
     batches = ((pop, np.arange(5), memory), (tests, np.zeros(10, int), None), (tests, np.full(10, 5), None))
 
+    acting = [0.0]  # seconds inside the policy calls (the rest: env.step and the rollout's bookkeeping)
+
+    def timed(policy):
+        def act(states: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            t0 = time.perf_counter()
+            actions = policy(states, idx)
+            acting[0] += time.perf_counter() - t0
+            return actions
+        return act
+
     def generation() -> list[np.ndarray]:
         lengths = []
         for pool, heads, mem in batches:
-            ep = run_episodes(pool, learner.policy(heads), list(range(len(heads))), memory=mem)
+            ep = run_episodes(pool, timed(learner.policy(heads)), list(range(len(heads))), memory=mem)
             lengths.append(ep.lengths)
         return lengths
 
     generation()  # warm-up
+    acting[0] = 0.0
     t = time.perf_counter()
     lengths = generation()
     policy_s = time.perf_counter() - t
@@ -162,7 +173,7 @@ def bench_rollouts(device: torch.device, env_id: str, max_steps: int) -> dict:
     pop.close()
     tests.close()
     return {"rollout_us_per_frame": policy_s / frames * 1e6, "env_us_per_frame": bare_s / frames * 1e6,
-            "rollout_vs_env": policy_s / bare_s, "rollout_frames": frames}
+            "rollout_vs_env": policy_s / bare_s, "rollout_frames": frames, "rollout_acting_us_per_frame": acting[0] / frames * 1e6}
 
 
 def end_to_end_job(env_id: str, num_frames: int, init_steps: int, max_steps: int | None, threads: int, seed: int,
@@ -254,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     r = bench_rollouts(device, args.env, 200 if args.quick else 1000)
     out.update(r)
     print(f"2. rollouts: {r['rollout_us_per_frame']:.1f} us/frame over {r['rollout_frames']} frames (5 members + 20 tests); "
-          f"bare env.step {r['env_us_per_frame']:.1f} us -> {r['rollout_vs_env']:.2f}x")
+          f"bare env.step {r['env_us_per_frame']:.1f} us -> {r['rollout_vs_env']:.2f}x; of the rollout's time per frame, "
+          f"{r['rollout_acting_us_per_frame']:.1f} us in the policy (row-by-row φ, see SharedStateRepresentation.acting)")
 
     # frames, init_steps, episode cap: -quick is one generation past a short warm-up, with 200-step episodes
     sizes = (1001, 1000, 200) if args.quick else (30_000, 10_000, None)

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.ddpg import clip_grad_norm
-from core.networks import SharedStateRepresentation, StackedValueMLP
+from core.networks import SharedStateRepresentation, StackedValueMLP, _rowwise_linear
 
 
 def test_clip_grad_norm_is_bit_identical_to_torch():
@@ -60,6 +60,11 @@ def test_shared_representation_fast_layer_norm_matches_reference_formula():
     torch.testing.assert_close(phi(s, rowwise=True), phi(s), rtol=1e-5, atol=1e-5)
     # and each row's features do not depend on the other rows of the call
     assert torch.equal(phi(s, rowwise=True)[:5], phi(s[:5], rowwise=True))
+    # acting()'s precomputed constants give the LayerNorm modules' arithmetic bit for bit
+    with torch.no_grad():
+        h = torch.tanh(phi.ln1(_rowwise_linear(s, phi.l1.weight.t(), phi.l1.bias)))
+        plain = torch.tanh(phi.ln2(_rowwise_linear(h, phi.l2.weight.t(), phi.l2.bias)))
+    assert torch.equal(phi.acting()(s), plain)
 
 
 def test_adam_steps_a_transposed_gradient_like_the_plain_kernel():
