@@ -76,8 +76,8 @@ class SharedStateRepresentation(nn.Module):
         bit for bit; a GEMM's rounding depends on the batch size, and chaotic tasks amplify 1e-7 into
         a different trajectory). The layers' per-call constants (transposed weights, LayerNorm's
         ``gain * sqrt((n-1)/n)``) are made once here, so the function is valid until the parameters
-        next change (one rollout); the arithmetic is ``forward``'s op for op (issue 14: ~10 µs less
-        per lockstep step)."""
+        next change (one rollout); the arithmetic is the LayerNorm modules' op for op (issue 14: the
+        policy call for 5 states inside a rollout 226 -> 152 µs)."""
         layers = [(lin.weight.t(), lin.bias, ln.gain * math.sqrt((lin.out_features - 1) / lin.out_features), ln.bias,
                    (lin.out_features,), ln.eps * ln.eps) for lin, ln in ((self.l1, self.ln1), (self.l2, self.ln2))]
 
