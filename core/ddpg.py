@@ -128,6 +128,7 @@ class Adam(torch.optim.Adam):
         super().__init__(params, lr=lr, fused=True)
         self.params = list(self.param_groups[0]["params"])
         self._lists: tuple[list[torch.Tensor], ...] | None = None
+        self._counts: torch.Tensor | None = None  # every parameter's step count is a view into it (create_state)
 
     def create_state(self) -> None:
         """Adam's state of every parameter that has none yet (zero moments, step 0, as the library

@@ -35,10 +35,16 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor, nets: slice = ALL) -> torch.Tensor:
-        gain, bias = _pick(self.gain, nets), _pick(self.bias, nets)
-        n = x.shape[-1]
-        normed = F.layer_norm(x, (n,), eps=self.eps * self.eps)
-        return torch.addcmul(bias, gain * math.sqrt((n - 1) / n), normed)
+        return self.normalize(x, *self.affine(nets))
+
+    def affine(self, nets: slice = ALL) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(gain·sqrt((n-1)/n), bias)`` of nets ``nets``: what ``normalize`` scales and shifts by
+        (made once per rollout for acting, see ``SharedStateRepresentation.acting``)."""
+        n = self.gain.shape[-1]
+        return _pick(self.gain, nets) * math.sqrt((n - 1) / n), _pick(self.bias, nets)
+
+    def normalize(self, x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(bias, gain, F.layer_norm(x, (x.shape[-1],), eps=self.eps * self.eps))
 
 
 def _pick(param: torch.Tensor, nets: slice) -> torch.Tensor:
@@ -74,16 +80,15 @@ class SharedStateRepresentation(nn.Module):
         """φ for acting: each state's row computed with its own 1-row product, so that an action never
         depends on how many episodes share the call (lockstep rollouts then match one-by-one episodes
         bit for bit; a GEMM's rounding depends on the batch size, and chaotic tasks amplify 1e-7 into
-        a different trajectory). The layers' per-call constants (transposed weights, LayerNorm's
-        ``gain * sqrt((n-1)/n)``) are made once here, so the function is valid until the parameters
-        next change (one rollout); the arithmetic is the LayerNorm modules' op for op (issue 14: the
-        policy call for 5 states inside a rollout 226 -> 152 µs)."""
-        layers = [(lin.weight.t(), lin.bias, ln.gain * math.sqrt((lin.out_features - 1) / lin.out_features), ln.bias,
-                   (lin.out_features,), ln.eps * ln.eps) for lin, ln in ((self.l1, self.ln1), (self.l2, self.ln2))]
+        a different trajectory). The layers' per-call constants (transposed weights,
+        ``LayerNorm.affine``) are made once here, so the function is valid until the parameters next
+        change, i.e. for one rollout (issue 14: the policy call for 5 states inside a rollout
+        226 -> 152 µs)."""
+        layers = [(lin.weight.t(), lin.bias, ln, *ln.affine()) for lin, ln in ((self.l1, self.ln1), (self.l2, self.ln2))]
 
         def phi(x: torch.Tensor) -> torch.Tensor:
-            for w_t, b, gain, bias, shape, eps in layers:
-                x = torch.tanh(torch.addcmul(bias, gain, F.layer_norm(_rowwise_linear(x, w_t, b), shape, eps=eps)))
+            for w_t, b, ln, gain, bias in layers:
+                x = torch.tanh(ln.normalize(_rowwise_linear(x, w_t, b), gain, bias))
             return x
 
         return phi
