@@ -1,7 +1,7 @@
 """A run's lifecycle: identity → directory, one process per directory (a lock), start-or-resume,
 signals, checkpoint cadence, and ``python -m core.lifecycle status LOGDIR``.
 
-The contract a launcher (``run.sh``, a Slurm array) relies on: ``python run_re2.py -env E -seed S
+The contract a launcher (``core/sweep.py``, a Slurm array) relies on: ``python run_re2.py -env E -seed S
 -logdir L [flags]`` starts the run, resumes it from its checkpoint if it was interrupted, or skips it
 if it has finished; exit 0 when finished (also when already finished), 143 / 130 after SIGTERM /
 SIGINT (checkpoint written), 2 for bad input or a run directory held by another process, 1 for a
@@ -394,6 +394,18 @@ def run_state(run_dir: str, budget: int, frames: int, status: dict) -> str:
     return "stopped" if os.path.isfile(os.path.join(run_dir, FILENAME)) else "failed"
 
 
+def current_state(run_dir: str, budget: int) -> tuple[str, dict | None]:
+    """The run's state now (``run_state``) for a budget of ``budget`` frames, and the last row of its
+    progress.csv (None when it has none)."""
+    try:
+        with open(os.path.join(run_dir, STATUS_FILE)) as f:
+            status = json.load(f)
+    except (OSError, ValueError):
+        status = {}
+    row = last_row(os.path.join(run_dir, "progress.csv"))
+    return run_state(run_dir, budget, int(row["frames"]) if row else 0, status), row
+
+
 def status_lines(logdir: str) -> list[str]:
     lines = []
     for name in sorted(os.listdir(logdir)):
@@ -404,17 +416,11 @@ def status_lines(logdir: str) -> list[str]:
             config = read_config(run_dir)
         except CheckpointError:
             continue
-        try:
-            with open(os.path.join(run_dir, STATUS_FILE)) as f:
-                status = json.load(f)
-        except (OSError, ValueError):
-            status = {}
-        row = last_row(os.path.join(run_dir, "progress.csv"))
         budget = int(config["settings"]["num_frames"])
+        state, row = current_state(run_dir, budget)
         frames = int(row["frames"]) if row else 0
         best = f"{float(row['best_reward']):.1f}" if row and row.get("best_reward") else "-"
         fps = f"{float(row['fps']):.1f}" if row and row.get("fps") else "-"
-        state = run_state(run_dir, budget, frames, status)
         lines.append(f"{config['env']:<16} {config['variant'].replace(' ', '-'):<8} seed {config['seed']:<3} "
                      f"frames {frames:>9,}/{budget:<9,} best_reward {best:>9} fps {fps:>7} {state:<8} {name}")
     return lines
