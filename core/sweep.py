@@ -377,7 +377,8 @@ class Sweep:
         executor.update_parameters(**params)
         before = set(os.listdir(folder))
         try:
-            jobs = executor.submit_array(todo)
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's refusal; it is in the exception
+                jobs = executor.submit_array(todo)
         except (UncompletedJobError, FailedSubmissionError, OSError) as exc:  # sbatch refused, or its reply was not understood
             for name in set(os.listdir(folder)) - before:  # submitit's script and pickles of the refused job
                 os.remove(folder / name)
@@ -414,6 +415,7 @@ class Sweep:
                     job.stop()
                 code = job.wait()
             if code == 0:
+                echo(f"finished: {job.name}")
                 return True
             if code == EXIT_BAD_INPUT and lock_holder(job.run_dir):
                 echo(f"skipped (held by another process): {job.name}, see {log}")
@@ -479,8 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slurm", action="store_true", help="submit one Slurm job array (needs --time) instead of running here")
     group = p.add_argument_group("sbatch options, with --slurm (--opt=value or --opt value; --cpus-per-task is also "
                                  "each run's -threads, default 1)")
+    explained = {"time": f"the job's time limit, required (at least {MIN_TIME_MIN} minutes; the run checkpoints "
+                         f"{SIGNAL_LEAD_S} s before it and its task is requeued)"}
     for name in SBATCH_OPTIONS:
-        group.add_argument(f"--{name}", dest=name, action=_SbatchOption, metavar="V", default=argparse.SUPPRESS)
+        group.add_argument(f"--{name}", dest=name, action=_SbatchOption, metavar="V", default=argparse.SUPPRESS,
+                           help=explained.get(name))
     return p
 
 
