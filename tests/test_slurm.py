@@ -189,16 +189,18 @@ def test_local_sweep_skips_a_run_held_by_another_process(tmp_path):
 
 
 def runs_alive(logdir: Path) -> set[int]:
-    """PIDs of the run_re2.py processes writing under logdir."""
-    pids = set()
+    """PIDs of the run_re2.py processes writing under logdir (not counting a run's own short-lived forks,
+    which share its command line)."""
+    parents = {}
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
         if b"run_re2.py" in cmdline and str(logdir).encode() in cmdline:
-            pids.add(int(proc.name))
-    return pids
+            parents[int(proc.name)] = ppid
+    return {pid for pid, ppid in parents.items() if ppid not in parents}
 
 
 def test_local_sweep_runs_at_most_j_at_once(tmp_path):
