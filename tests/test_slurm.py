@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from core.sweep import slurm_minutes
+from core.sweep import Sweep, SweepError, slurm_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SLURM = os.environ.get("ERL_RE2_REQUIRE_SLURM") == "1"
@@ -166,6 +166,21 @@ def test_bad_options_are_refused_before_a_local_sweep_starts(tmp_path):
     proc = run_sh("Hopper-v4", "--", "-pop_size", "1", env={"LOGDIR": str(tmp_path / "logs")})  # no -n
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stdout == ""
     assert not (tmp_path / "logs").exists()
+
+
+def test_the_python_api_refuses_bad_input_with_sweep_error(tmp_path):
+    with pytest.raises(SweepError, match="argument -rl_algo: invalid choice: 'sac'"):  # argparse's refusal, not its exit
+        Sweep(["Hopper-v4"], seeds=[1], flags=["-rl_algo", "sac"], logdir=tmp_path)
+    with pytest.raises(SweepError, match="the seeds must be non-negative integers"):
+        Sweep(["Hopper-v4"], seeds=["1"], logdir=tmp_path)
+    sweep = Sweep(["Hopper-v4"], seeds=[1, 2], flags=["-RL"], logdir=tmp_path)
+    assert [Path(d).name for d in sweep.run_dirs] == ["Hopper-v4__RL-only__seed1", "Hopper-v4__RL-only__seed2"]
+    with pytest.raises(SweepError, match="--time must be a Slurm time"):
+        sweep.submit(time="2")
+    with pytest.raises(SweepError, match="unknown sbatch option --partiton"):
+        sweep.submit(time="10", partiton="cpu")
+    assert "#SBATCH --mem-per-cpu=2G" in sweep.sbatch_script(time="10", mem_per_cpu="2G")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- local sweeps ---------------------------------------------------------------------------------
