@@ -228,6 +228,8 @@ class RunJob(submitit.helpers.Checkpointable):
         previous = signal.signal(signal.SIGTERM, on_term)
         try:
             self.start()
+            if self._stop_at is not None:  # TERM came before the run existed: pass it on now
+                self.stop()
             code = self.wait()
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -423,7 +425,8 @@ class Sweep:
             echo(f"{'stopped' if code in STOPPED else 'failed'}: {job.name} (exit {code}), see {log}", file=sys.stderr)
             return False
 
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM: as Ctrl-C
+        main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers can be set
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None  # TERM: as Ctrl-C
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=parallel)
         try:
             futures = [pool.submit(one, job) for job in jobs]
@@ -436,7 +439,8 @@ class Sweep:
             echo("interrupted: the runs started wrote their checkpoints; run the sweep again to continue", file=sys.stderr)
             return 130
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
             pool.shutdown(wait=True)
         return 0 if ok else 1
 
