@@ -259,6 +259,9 @@ class RunJob(submitit.helpers.Checkpointable):
                   "checkpoint", flush=True)
         else:
             print(f"{self.exited(code)}; submitit requeues this task, which resumes the run", flush=True)
+        # submitit now runs `scontrol requeue` from inside the job step, which Slurm signals (TERM) as soon as it
+        # takes the request: blocked here, and in scontrol (it inherits the mask), TERM cannot kill the request.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         return submitit.helpers.DelayedSubmission(RunJob(self.task, self.seed, self.run_dir, self.command))
 
 
