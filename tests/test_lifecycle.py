@@ -215,11 +215,11 @@ def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
     settings = json.loads((seed1_run / "config.json").read_text())["settings"]
     assert (settings["pevfa_rows"], settings["phi_grad"]) == ("reference", "reference")
     old = {k: v for k, v in settings.items() if k not in ("compile", "pevfa_rows", "phi_grad", "capture_video")}
-    for flag, rows in ((None, "paper"), (False, "paper"), (True, "reference")):
+    for flag, layout in ((None, "paper"), (False, "paper"), (True, "reference")):
         recorded = old if flag is None else {**old, "reference_pevfa_rows": flag}
         args = recorded_settings(recorded)
-        assert (args.compile, args.capture_video, args.pevfa_rows, args.phi_grad) == (False, False, rows, "paper")
+        assert (args.compile, args.capture_video, args.pevfa_rows, args.phi_grad) == (False, False, layout, "paper")
         assert not hasattr(args, "reference_pevfa_rows")
         assert all(getattr(args, k) == v for k, v in old.items())
         cfg = learner_config(args, 17, 6)
-        assert (cfg.pevfa_rows, cfg.phi_grad, cfg.compile, cfg.K) == (rows, "paper", False, settings["K"])
+        assert (cfg.pevfa_rows, cfg.phi_grad, cfg.compile, cfg.K) == (layout, "paper", False, settings["K"])
