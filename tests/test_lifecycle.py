@@ -4,6 +4,7 @@ command, a fast exact stop in the middle of a generation, time-based checkpoints
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -223,3 +224,27 @@ def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
         assert all(getattr(args, k) == v for k, v in old.items())
         cfg = learner_config(args, 17, 6)
         assert (cfg.pevfa_rows, cfg.phi_grad, cfg.compile, cfg.K) == (layout, "paper", False, settings["K"])
+
+
+def test_a_run_started_before_the_reference_defaults_continues_as_it_started(seed1_run, tmp_path, capsys):
+    """The same command on a run whose config.json predates -pevfa_rows / -phi_grad (then: true rows, the
+    pre-step gradient) continues that run with the behaviour it started with, and says so."""
+    import shutil
+
+    import run_re2
+    from core.lifecycle import open_run
+
+    logdir = tmp_path / "logs"
+    run_dir = logdir / seed1_run.name
+    shutil.copytree(seed1_run, run_dir, ignore=shutil.ignore_patterns("run.lock"))
+    config = json.loads((run_dir / "config.json").read_text())
+    config["settings"] = {k: v for k, v in config["settings"].items() if k not in ("pevfa_rows", "phi_grad")}
+    config["settings"]["reference_pevfa_rows"] = False
+    (run_dir / "config.json").write_text(json.dumps(config))
+    run = open_run([*SEED1, "-logdir", str(logdir)])
+    os.close(run.lock.fd)  # the kernel drops the flock with the descriptor
+    assert (run.args.pevfa_rows, run.args.phi_grad) == ("paper", "paper")
+    assert ("was started before today's defaults of -pevfa_rows, -phi_grad: it continues as it started "
+            "(-pevfa_rows paper -phi_grad paper)") in capsys.readouterr().out
+    assert run_re2.main([*SEED1, "-logdir", str(logdir)]) == 0
+    assert "has already finished" in capsys.readouterr().out
