@@ -1,5 +1,5 @@
 """The Markdown a user reads: every relative link and image points at a file of the repository, every
-``#anchor`` at a heading of its target."""
+``#anchor`` at a heading of its target; the README stays a short guide without internal history."""
 from __future__ import annotations
 
 import re
@@ -75,3 +75,14 @@ def test_the_link_checker_sees_broken_links(tmp_path):
     assert broken_links(page, tmp_path) == ["#nope (no heading #nope in page.md)", "missing.png (no such file in the repository)",
                                             "docs/other.md#same-2 (no heading #same-2 in other.md)",
                                             "../outside.md (no such file in the repository)"]
+
+
+def test_readme_is_a_short_guide_without_internal_history():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 300
+    assert readme.split("\n## ")[0].count("pip install -r requirements.txt && python") == 2  # the two commands first
+    user_facing = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+                   *[p for p in markdown_files() if p.is_relative_to(ROOT / "results")]]
+    for path in user_facing:
+        found = re.search(r"\b[Ii]ssues? \d+|\b[Rr]ounds? (one|two|three|four|\d+)\b", path.read_text())
+        assert not found, f"{path.relative_to(ROOT)}: {found.group(0)!r}"
