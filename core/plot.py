@@ -5,6 +5,8 @@
 Every directory (at any depth) holding both ``progress.csv`` and ``config.json`` is a run. Runs
 are grouped by task, variant and any algorithmic setting that differs between runs of that task
 and variant; seeds of a group are aligned on frames (never on row index) as step functions.
+Groups are only compared at equal frames: the variants of a task at the frames all of them reached,
+and aggregates across tasks at a budget with a TD3 reference score (``core.tasks.TD3_REFERENCES``).
 """
 from __future__ import annotations
 

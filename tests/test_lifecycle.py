@@ -1,4 +1,4 @@
-"""Issue 13, the run's lifecycle: one directory per run identity, start-or-resume with the same
+"""The run's lifecycle (docs/lifecycle.md): one directory per run identity, start-or-resume with the same
 command, a fast exact stop in the middle of a generation, time-based checkpoints, and
 ``python -m core.lifecycle status LOGDIR``."""
 from __future__ import annotations

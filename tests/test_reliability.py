@@ -1,4 +1,4 @@
-"""Issue 15: faults and bad input a new user meets, one subprocess run on a tiny budget per case:
+"""Faults and bad input a new user meets, one subprocess run on a tiny budget per case:
 a full disk during a checkpoint, altered checkpoint bytes, a torn progress row, flags next to
 -resume, a too small buffer, non-finite float flags, two processes on one run directory."""
 from __future__ import annotations

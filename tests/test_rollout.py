@@ -1,5 +1,5 @@
 """Batched lockstep episodes give the same returns and stored transitions as the same episodes
-played one by one (ALGORITHM.md §3; the speed issue's equivalence requirement)."""
+played one by one (so that running them in lockstep, for speed, changes no number)."""
 from __future__ import annotations
 
 import gymnasium as gym

@@ -277,7 +277,7 @@ def test_wandb_offline_needs_no_login(tmp_path):
     assert list((run_dir / "wandb").glob("offline-run-*"))
 
 
-# ---------------------------------------------------------------------------- the reference's loop (issue 11)
+# ---------------------------------------------------------------------------- the reference's generation loop
 def test_evolution_runs_during_the_warm_up_by_default(seed1_run, tmp_path):
     """As the reference: one SSNE epoch every generation from the first, on all-zero fitness while
     the RL agent's warm-up lasts; ``-skip_warmup_evolution`` runs none until the first real fitness."""
