@@ -1,4 +1,4 @@
-"""Issue 13, the run's lifecycle: one directory per run identity, start-or-resume with the same
+"""The run's lifecycle (docs/lifecycle.md): one directory per run identity, start-or-resume with the same
 command, a fast exact stop in the middle of a generation, time-based checkpoints, and
 ``python -m core.lifecycle status LOGDIR``."""
 from __future__ import annotations
@@ -106,13 +106,14 @@ def test_sigterm_inside_learner_iterations_stops_within_10s_and_the_same_command
 def test_checkpoint_minutes_bounds_what_a_sigkill_loses(seed1_run, tmp_path):
     """Checkpoints every 1.2 s (mid-generation too) and none by frames: after SIGKILL the run
     resumes from the last timed checkpoint and ends with the uninterrupted rows."""
+    reference = rows(seed1_run)  # where to kill, from the uninterrupted run's rows: they depend on the CPU
     proc = start([*SEED1, "-checkpoint_every", "1000000", "-checkpoint_minutes", "0.02"], tmp_path)
     run_dir = wait_for(lambda: run_dir_of(tmp_path), proc)
-    wait_for(lambda: (run_dir / "checkpoint.pt").exists() and int(rows(run_dir)[-1]["frames"]) >= 700, proc)
+    wait_for(lambda: (run_dir / "checkpoint.pt").exists() and len(rows(run_dir)) >= len(reference) - 3, proc)
     proc.kill()
     proc.communicate()
     state = load_checkpoint(str(run_dir))
-    assert 0 < state["counters"]["frames"] < 1500
+    assert 0 < state["counters"]["frames"] < int(reference[-1]["frames"])
     resumed = again([*SEED1, "-checkpoint_every", "1000000", "-checkpoint_minutes", "0.02"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert without_timing(rows(run_dir)) == without_timing(rows(seed1_run))
