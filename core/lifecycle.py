@@ -22,8 +22,17 @@ import time
 
 from core.checkpoint import FILENAME, CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
 from core.logger import announce, error, last_row, new_config, read_config, truncate_progress, variant, write_json_atomic
-from parameters import (NOT_IDENTITY, RESUMABLE, ParameterError, build_parser, default_settings, parse_args, recorded_settings,
-                        resume_overrides)
+from parameters import (
+    EARLIER_BEHAVIOUR,
+    NOT_IDENTITY,
+    RESUMABLE,
+    ParameterError,
+    build_parser,
+    default_settings,
+    parse_args,
+    recorded_settings,
+    resume_overrides,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -194,6 +203,11 @@ def open_run(argv: list[str]) -> Run:
             if args.wandb_project != recorded_project:
                 raise ParameterError(f"-wandb_project cannot change when a run continues (this run logs to {recorded_project!r})")
             state = _open_checkpoint(run_dir, config)
+            # Same identity, other learner variants: the run was recorded before these defaults changed.
+            earlier = {k: config["settings"][k] for k in EARLIER_BEHAVIOUR if config["settings"][k] != getattr(args, k)}
+            if earlier:
+                print(f"{run_dir} was started before today's defaults of {', '.join('-' + k for k in earlier)}: it continues "
+                      f"as it started ({' '.join(f'-{k} {v}' for k, v in earlier.items())})", flush=True)
             changes = {k: getattr(args, k) for k in RESUMABLE}
             return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
         if os.path.exists(os.path.join(run_dir, "config.json")) or os.path.exists(os.path.join(run_dir, "progress.csv")):

@@ -32,17 +32,17 @@ def read_config(run_dir: str) -> dict:
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
             config = json.load(f)
-        # Settings added after the run started take their built-in defaults.
-        config["settings"] = {**_built_in_settings(), **config["settings"]}
+        # Settings added after the run started: their defaults, or the behaviour the run had (recorded_settings).
+        config["settings"] = _recorded_settings(config["settings"])
         return config
     except (OSError, ValueError, KeyError, TypeError):
         raise CheckpointError(f"-resume: {run_dir} is not an ERL-Re2 run directory (no readable config.json)") from None
 
 
-def _built_in_settings() -> dict:
-    from parameters import build_parser  # parameters imports nothing of core.logger; imported late to keep this module light
+def _recorded_settings(settings: dict) -> dict:
+    from parameters import recorded_settings  # parameters imports nothing of core.logger; imported late to keep this module light
 
-    return vars(build_parser().parse_args([]))
+    return vars(recorded_settings(settings))
 
 
 def announce(run_dir: str, config: dict, args: Namespace, device: torch.device) -> None:

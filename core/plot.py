@@ -5,6 +5,8 @@
 Every directory (at any depth) holding both ``progress.csv`` and ``config.json`` is a run. Runs
 are grouped by task, variant and any algorithmic setting that differs between runs of that task
 and variant; seeds of a group are aligned on frames (never on row index) as step functions.
+Groups are only compared at equal frames: the variants of a task at the frames all of them reached,
+and aggregates across tasks at a budget with a TD3 reference score (``core.tasks.TD3_REFERENCES``).
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 from core import stats
-from core.tasks import PAPER_SCORES, task_family
+from core.tasks import PAPER_SCORES, TD3_REFERENCES, task_family
+from parameters import recorded_settings
 
 # Settings that are per-run bookkeeping, never a reason to split runs into groups.
 IGNORED_SETTINGS: frozenset[str] = frozenset({
@@ -98,18 +101,22 @@ def _fmt_value(value: object) -> str:
 
 def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
     """Runs keyed by (task, label); label = variant + ``key=value`` for each setting that differs
-    between runs of the same task and variant (bookkeeping settings in IGNORED_SETTINGS aside)."""
+    between runs of the same task and variant and is not at its built-in default (bookkeeping
+    settings in IGNORED_SETTINGS aside)."""
     by_variant: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         by_variant.setdefault((run.task, run.variant), []).append(run)
+    defaults = vars(recorded_settings({}))
     groups: dict[tuple[str, str], list[Run]] = {}
     for (task, variant), members in by_variant.items():
-        settings = [r.config.get("settings", {}) for r in members]
+        settings = [vars(recorded_settings(r.config.get("settings", {}))) for r in members]
         keys = sorted(set().union(*settings) - IGNORED_SETTINGS)
         differing = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True)
                                              for s in settings}) > 1]
         for run, s in zip(members, settings):
-            label = " ".join([variant] + [f"{k}={_fmt_value(s.get(k))}" for k in differing])
+            # A setting at its built-in default is not named: the same variant reads the same in every task.
+            label = " ".join([variant] + [f"{k}={_fmt_value(s.get(k))}" for k in differing
+                                          if defaults.get(k) is None or s.get(k) != defaults[k]])
             groups.setdefault((task, label), []).append(run)
 
     def order(key: tuple[str, str]) -> tuple:
@@ -166,13 +173,6 @@ def _stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, std, n
 
 
-def final_score(runs: Sequence[Run]) -> tuple[float, float, float, int]:
-    """(frames, mean, population std, n) at the last frame count all runs reached."""
-    frames = common_frames(runs)[1]
-    mean, std, n = _stats(align(runs, [frames]))
-    return frames, float(mean[0]), float(std[0]), int(n[0])
-
-
 def final_scores(runs: Sequence[Run]) -> tuple[float, np.ndarray]:
     """(frames, each run's score) at the last frame count all runs reached, in the order of ``runs``."""
     frames = common_frames(runs)[1]
@@ -193,27 +193,60 @@ def _iqm_cell(scores: np.ndarray) -> str:
     return f"{_num(point)} [{_num(lo)}, {_num(hi)}]" + ("" if stats.meaningful(len(scores)) else " †")
 
 
-def normalised_finals(groups: dict[tuple[str, str], list[Run]]) -> dict[str, tuple[list[str], np.ndarray]]:
-    """Per group label, the tasks with a paper TD3 figure and a [n, tasks] matrix of final score / that
-    figure; n is the fewest seeds any of the tasks has (the lowest seeds are kept)."""
-    columns: dict[str, list[tuple[str, np.ndarray]]] = {}
-    for (task, label), runs in groups.items():
-        td3 = PAPER_SCORES.get(task, {}).get("TD3")
-        if td3 is not None:
-            columns.setdefault(label, []).append((task, final_scores(_by_seed(runs))[1] / td3))
-    out = {}
-    for label, cols in columns.items():
-        n = min(len(v) for _, v in cols)
-        out[label] = ([t for t, _ in cols], np.stack([v[:n] for _, v in cols], axis=1))
+@dataclass
+class Aggregate:
+    """Variants compared across the same tasks at one frame budget, each seed's score there divided by
+    the TD3 reference score at that budget for its task."""
+    frames: int
+    reference: str
+    tasks: list[str]
+    members: dict[str, list[list[Run]]]  # label -> per task, its runs (the same number of seeds each)
+    scores: dict[str, np.ndarray]  # label -> [seeds, tasks] normalised scores
+
+
+def aggregates(groups: dict[tuple[str, str], list[Run]]) -> list[Aggregate]:
+    """One aggregate per reference budget (``TD3_REFERENCES``) and set of two or more tasks: the
+    groups whose every seed ran at least that far, on tasks with a reference score at that budget,
+    scored at the budget; variants share a table only when they cover the same tasks, and each
+    task contributes as many seeds as the task with the fewest (the lowest seeds are kept)."""
+    out = []
+    for frames, (reference, td3) in sorted(TD3_REFERENCES.items()):
+        by_label: dict[str, list[tuple[str, list[Run]]]] = {}
+        for (task, label), runs in groups.items():
+            if task in td3 and len(_reached(runs, frames)) == len(runs):
+                by_label.setdefault(label, []).append((task, _by_seed(runs)))
+        by_tasks: dict[tuple[str, ...], dict[str, list[list[Run]]]] = {}
+        for label, cols in by_label.items():
+            if len(cols) >= 2:
+                n = min(len(runs) for _, runs in cols)
+                by_tasks.setdefault(tuple(t for t, _ in cols), {})[label] = [runs[:n] for _, runs in cols]
+        for tasks, members in by_tasks.items():
+            scores = {label: np.stack([align(runs, [frames])[:, 0] / td3[task] for task, runs in zip(tasks, per_task)], axis=1)
+                      for label, per_task in members.items()}
+            out.append(Aggregate(frames, reference, list(tasks), members, scores))
     return out
 
 
 def aggregate_table(groups: dict[tuple[str, str], list[Run]]) -> str:
-    """Markdown: per label, IQM [95% CI] of final score / paper TD3 across tasks and seeds."""
-    lines = ["| variant | tasks | seeds per task | score / paper TD3: IQM [95% CI] | mean |", "|---|---|---:|---:|---:|"]
-    for label, (tasks, matrix) in normalised_finals(groups).items():
-        lines.append(f"| {label} | {', '.join(tasks)} | {len(matrix)} | {_iqm_cell(matrix)} | {matrix.mean():.2f} |")
-    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+    """Markdown: per aggregate (a frame budget and a set of tasks), per variant, IQM [95% CI] of the
+    seeds' scores at that budget divided by the TD3 reference at that budget; or one sentence saying
+    why there is none."""
+    found = aggregates(groups)
+    if not found:
+        budgets = ", ".join(f"{f:,}" for f in sorted(TD3_REFERENCES))
+        return (f"Across tasks: no table. An aggregate compares variants on the same tasks at one frame budget "
+                f"with a TD3 reference score at that budget ({budgets} frames), and no variant has every seed of "
+                "two or more such tasks past one of them.\n")
+    lines = []
+    for agg in found:
+        lines += [(f"Across tasks at {agg.frames:,} frames: each seed's score at {agg.frames:,} frames divided by "
+                   f"{agg.reference} for its task, aggregated over tasks and seeds."), "",
+                  f"| variant | tasks | seeds per task | score / TD3 at {agg.frames:,}: IQM [95% CI] | mean |",
+                  "|---|---|---:|---:|---:|"]
+        lines += [f"| {label} | {', '.join(agg.tasks)} | {len(m)} | {_iqm_cell(m)} | {m.mean():.2f} |"
+                  for label, m in agg.scores.items()]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _paper(task: str, algo: str) -> str:
@@ -221,26 +254,35 @@ def _paper(task: str, algo: str) -> str:
     return "—" if score is None else f"{score:.0f}"
 
 
+def _score_cell(runs: Sequence[Run], frames: float) -> str:
+    mean, std, n = _stats(align(runs, [frames]))
+    return f"{mean[0]:.1f} ± {std[0]:.1f} (n={int(n[0])})"
+
+
 def summary_table(groups: dict[tuple[str, str], list[Run]]) -> str:
-    """Markdown table: one row per group, score at the last frame count all its seeds reached."""
-    lines = ["| task | variant | frames | score (mean ± std, n seeds) | IQM [95% CI] | paper ERL-Re² | paper TD3 |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    """Markdown table: one row per group; the variants of a task side by side at the last frame count
+    every seed of every variant of that task reached, then each group at its own last common frame count."""
+    task_frames: dict[str, float] = {}
+    for (task, _), runs in groups.items():
+        task_frames[task] = min(task_frames.get(task, math.inf), common_frames(runs)[1])
+    lines = ["| task | variant | frames (task) | score | IQM [95% CI] | frames (own) | score | paper ERL-Re² @1M | paper TD3 @1M |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     small_n = False
     for (task, label), runs in groups.items():
-        frames, mean, std, n = final_score(runs)
-        small_n |= not stats.meaningful(n)
-        lines.append(f"| {task} | {label} | {frames:,.0f} | {mean:.1f} ± {std:.1f} (n={n}) "
-                     f"| {_iqm_cell(final_scores(runs)[1][:, None])} | {_paper(task, 'ERL-Re2')} | {_paper(task, 'TD3')} |")
-    footnote = ("Score: best_reward at the last frame count all of the group's seeds reached "
-                "(each seed's latest logged value); ± is the population standard deviation "
-                "(ddof=0) over seeds. Paper scores are read off the paper's curves at 1M frames.")
-    lines += ["", footnote]
-    across = aggregate_table(groups)
-    if across:
-        lines += ["", ("Across tasks: each seed's score divided by the paper's TD3 score for its task (at each "
-                       "task's last common frame count), aggregated over tasks and seeds."), "", across.rstrip("\n")]
-    lines += ["", (f"IQM: interquartile mean (25 % trimmed mean over seeds × tasks); [CI]: 95 % stratified-bootstrap "
-                   f"confidence interval (rliable, percentile, {stats.REPS} replications, seed {stats.BOOTSTRAP_SEED}).")]
+        frames, own = task_frames[task], common_frames(runs)[1]
+        small_n |= not stats.meaningful(len(runs))
+        lines.append(f"| {task} | {label} | {frames:,.0f} | {_score_cell(runs, frames)} "
+                     f"| {_iqm_cell(align(runs, [frames]))} | {own:,.0f} | {_score_cell(runs, own)} "
+                     f"| {_paper(task, 'ERL-Re2')} | {_paper(task, 'TD3')} |")
+    footnote = ("Score: best_reward, each seed's latest value logged at or before the frame count, mean ± population "
+                "standard deviation (ddof=0) over seeds. *frames (task)*: the last frame count that every seed of every "
+                "variant of the task reached, so that the variants of a task compare at equal frames; *frames (own)*: "
+                "the last one every seed of this group reached. The paper's scores are at 1M frames: comparable only "
+                "with runs that reached 1M.")
+    lines += ["", footnote, "", aggregate_table(groups).rstrip("\n")]
+    lines += ["", (f"IQM: interquartile mean (the 25 % trimmed mean, over seeds; across tasks over seeds × tasks); [CI]: 95 % "
+                   f"stratified-bootstrap confidence interval (rliable, percentile, {stats.REPS} replications, "
+                   f"seed {stats.BOOTSTRAP_SEED}).")]
     if small_n:
         lines.append(f"† n < {stats.MIN_MEANINGFUL_N} seeds: a bootstrap over so few seeds cannot estimate the "
                      "uncertainty; these intervals are not meaningful at this n.")
@@ -346,9 +388,9 @@ def _draw_iqm(ax, grid: np.ndarray, scores: np.ndarray, label: str) -> None:
 
 def plot_sample_efficiency(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> None:
     """IQM over seeds with its 95% CI against frames: one panel per task, and one for all tasks with
-    each score divided by the paper's TD3 score for its task."""
+    the aggregates of ``aggregates`` (scores at a reference budget over TD3's score at that budget)."""
     tasks = sorted({task for task, _ in groups})
-    across = normalised_finals(groups)
+    across = aggregates(groups)
     panels = tasks + (["all tasks"] if across else [])
     ncols = min(3, len(panels))
     fig = Figure(figsize=(5.0 * ncols, 3.8 * math.ceil(len(panels) / ncols)), layout="constrained")
@@ -356,12 +398,16 @@ def plot_sample_efficiency(groups: dict[tuple[str, str], list[Run]], path: str |
     axes = fig.subplots(math.ceil(len(panels) / ncols), ncols, squeeze=False).ravel()
     for ax, panel in zip(axes, panels):
         if panel == "all tasks":
-            for label, (names, matrix) in across.items():
-                members = [_by_seed(groups[(task, label)])[: len(matrix)] for task in names]
-                grid = _curve_grid([r for m in members for r in m])
-                scores = np.stack([align(m, grid) / PAPER_SCORES[t]["TD3"] for t, m in zip(names, members)], axis=1)
-                _draw_iqm(ax, grid, scores, f"{label} ({len(names)} tasks, n={len(matrix)})")
-            ax.set_ylabel("score / paper TD3")
+            series: dict[str, list[tuple[int, tuple[float, float, float]]]] = {}
+            for agg in across:
+                for label, matrix in agg.scores.items():
+                    series.setdefault(f"{label}: {', '.join(agg.tasks)}", []).append((agg.frames, stats.iqm_with_ci(matrix)))
+            for name, points in series.items():
+                frames = [f for f, _ in points]
+                mid, lo, hi = (np.array(v) for v in zip(*(p for _, p in points)))
+                ax.errorbar(frames, mid, yerr=[mid - lo, hi - mid], marker="o", capsize=3, label=name)
+            ax.set_xlim(0, 1.1 * max(agg.frames for agg in across))
+            ax.set_ylabel("score / TD3 at the same frames")
         else:
             for (task, label), runs in groups.items():
                 if task == panel:
@@ -404,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.at:
         table += "\n## Score at fixed frame counts\n\n" + scores_at_table(groups, args.at)
     if args.every:
-        table += "\n## Best-so-far score every {:,.0f} frames\n\n".format(args.every) + best_so_far_table(groups, args.every)
+        table += f"\n## Best-so-far score every {args.every:,.0f} frames\n\n" + best_so_far_table(groups, args.every)
     (out / "results.md").write_text(table)
     plot_groups(groups, out / "learning_curves.png")
     plot_sample_efficiency(groups, out / "sample_efficiency.png")

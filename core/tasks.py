@@ -51,6 +51,16 @@ PAPER_SCORES: dict[str, dict[str, float]] = {
     "Swimmer": {"ERL-Re2": 360, "TD3": 100},
 }
 
+# TD3 reference scores by frame budget, for normalising runs at that budget only: the paper's TD3
+# curve at 1M, and at 100k and 300k Tianshou's TD3 benchmark (10 seeds, gym MuJoCo v3; mean test
+# return at that step in examples/mujoco/benchmark/<task>-v3/td3/test_rew_10seeds.csv of
+# github.com/thu-ml/tianshou, commit 39acf20).
+TD3_REFERENCES: dict[int, tuple[str, dict[str, float]]] = {
+    100_000: ("Tianshou's TD3 at 100k", {"HalfCheetah": 5336, "Hopper": 597}),
+    300_000: ("Tianshou's TD3 at 300k", {"HalfCheetah": 7546, "Hopper": 1583}),
+    1_000_000: ("the paper's TD3 at 1M", {task: s["TD3"] for task, s in PAPER_SCORES.items()}),
+}
+
 MUJOCO_TASKS = tuple(TD3_SETTINGS)
 # The reference syncs the RL head into the population every generation only on the tasks its name
 # list holds (HalfCheetah, Hopper, Walker2d, Ant, Humanoid); every other task, Swimmer included,

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Issue 12's evidence runs, after the Adam fix (issue 10) and the reference-faithful loop (issue 11):
+# The fifteen runs of results/README.md, after the Adam fix and with the reference's generation loop:
 # every run with the paper's per-task settings, init_steps 10,000, 10 test episodes, one thread,
 # wandb off, a checkpoint every 10k frames. Two jobs at a time (xargs -P 2), ordered by seed so that
 # an interrupted campaign has whole seeds first. Re-running the script resumes every unfinished run
 # from its checkpoint and skips finished ones, so it can be started again after any interruption.
 #
-#   git worktree add --detach /work/evidence-src ade35ac     # the frozen commit of issue 12's campaign
+#   git worktree add --detach /work/evidence-src ade35ac     # the frozen commit of these runs
 #   SRC=/work/evidence-src OUT=/work/evidence nohup bash /work/evidence-src/results/run_evidence_after_fix.sh &
 #
 # SRC must be that commit: its run folders are <env>__seed<seed>__<time> and its checkpoints format v1,

@@ -1,4 +1,4 @@
-"""The speed benchmark's figures are what its docstring says they are (``core.bench``; issue 14).
+"""The speed benchmark's figures are what its docstring says they are (``core.bench``; docs/speed.md).
 
 Nothing here times anything against a limit: it checks, at tiny sizes, that each section runs and
 that its derived figures are the stated ratios of its measured ones, so that a change to the

@@ -68,7 +68,7 @@ def test_epoch_tournament_and_partition(seed):
     # Replay the tournament draws: best of 3 uniform ranks, unique winners in Python-set order.
     ranked = np.argsort(fitness)[::-1]
     best = np.random.default_rng(seed).integers(0, n, size=(n - 2, 3)).min(axis=1)
-    unique = list(set(int(ranked[r]) for r in best))
+    unique = list({int(ranked[r]) for r in best})
     assert rec.winners[: len(unique)] == unique
     assert len(rec.winners) % 2 == 0 and len(rec.winners) - len(unique) in (0, 1)
     assert sorted(set(rec.elites) | set(rec.winners) | set(rec.unselected)) == list(range(n))
@@ -253,7 +253,7 @@ def test_winners_in_python_set_order():
         ssne = SSNE(n, 1.0, 0.05, np.random.default_rng(seed))
         probe = np.random.default_rng(seed)
         best = probe.integers(0, n, size=(n - ssne.num_elitists, 3)).min(axis=1)
-        expected = list(set(int(r) for r in best))
+        expected = list({int(r) for r in best})
         winners = ssne._tournament(np.arange(n))
         assert winners[: len(expected)] == expected
 
@@ -270,4 +270,4 @@ def test_partly_tied_fitness_ranks_as_the_reference(fitness):
     expected = sorted(range(n), key=lambda i: (fitness[i], i), reverse=True)
     assert ssne.last_epoch.elites == expected[: ssne.num_elitists]
     best = np.random.default_rng(0).integers(0, n, size=(n - ssne.num_elitists, 3)).min(axis=1)
-    assert ssne.last_epoch.winners[: len(set(best))] == list(set(expected[r] for r in best))
+    assert ssne.last_epoch.winners[: len(set(best))] == list({expected[r] for r in best})

@@ -1,9 +1,10 @@
-"""Issue 13, the run's lifecycle: one directory per run identity, start-or-resume with the same
+"""The run's lifecycle (docs/lifecycle.md): one directory per run identity, start-or-resume with the same
 command, a fast exact stop in the middle of a generation, time-based checkpoints, and
 ``python -m core.lifecycle status LOGDIR``."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -105,13 +106,14 @@ def test_sigterm_inside_learner_iterations_stops_within_10s_and_the_same_command
 def test_checkpoint_minutes_bounds_what_a_sigkill_loses(seed1_run, tmp_path):
     """Checkpoints every 1.2 s (mid-generation too) and none by frames: after SIGKILL the run
     resumes from the last timed checkpoint and ends with the uninterrupted rows."""
+    reference = rows(seed1_run)  # where to kill, from the uninterrupted run's rows: they depend on the CPU
     proc = start([*SEED1, "-checkpoint_every", "1000000", "-checkpoint_minutes", "0.02"], tmp_path)
     run_dir = wait_for(lambda: run_dir_of(tmp_path), proc)
-    wait_for(lambda: (run_dir / "checkpoint.pt").exists() and int(rows(run_dir)[-1]["frames"]) >= 700, proc)
+    wait_for(lambda: (run_dir / "checkpoint.pt").exists() and len(rows(run_dir)) >= len(reference) - 3, proc)
     proc.kill()
     proc.communicate()
     state = load_checkpoint(str(run_dir))
-    assert 0 < state["counters"]["frames"] < 1500
+    assert 0 < state["counters"]["frames"] < int(reference[-1]["frames"])
     resumed = again([*SEED1, "-checkpoint_every", "1000000", "-checkpoint_minutes", "0.02"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert without_timing(rows(run_dir)) == without_timing(rows(seed1_run))
@@ -205,15 +207,45 @@ def test_a_folder_of_other_settings_and_a_new_wandb_project_are_refused(seed1_ru
 
 
 def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
-    """config.json of a run started before -compile, -reference_pevfa_rows and -capture_video existed:
-    its settings read back with those flags off and every recorded value kept, and the learner builds."""
+    """config.json of a run started before -compile, -pevfa_rows, -phi_grad and -capture_video existed:
+    its settings read back with the flags added since off, the learner variants it ran with (true rows
+    unless -reference_pevfa_rows was given, the pre-step φ gradient), every recorded value kept, and the
+    learner builds. Today's runs record today's defaults (the reference's rows and gradient)."""
     from core.agent import learner_config
     from parameters import recorded_settings
 
     settings = json.loads((seed1_run / "config.json").read_text())["settings"]
-    old = {k: v for k, v in settings.items() if k not in ("compile", "reference_pevfa_rows", "capture_video")}
-    args = recorded_settings(old)
-    assert (args.compile, args.reference_pevfa_rows, args.capture_video) == (False, False, False)
-    assert all(getattr(args, k) == v for k, v in old.items())
-    cfg = learner_config(args, 17, 6)
-    assert cfg.pevfa_rows == "rows" and cfg.compile is False and cfg.K == settings["K"]
+    assert (settings["pevfa_rows"], settings["phi_grad"]) == ("reference", "reference")
+    old = {k: v for k, v in settings.items() if k not in ("compile", "pevfa_rows", "phi_grad", "capture_video")}
+    for flag, layout in ((None, "paper"), (False, "paper"), (True, "reference")):
+        recorded = old if flag is None else {**old, "reference_pevfa_rows": flag}
+        args = recorded_settings(recorded)
+        assert (args.compile, args.capture_video, args.pevfa_rows, args.phi_grad) == (False, False, layout, "paper")
+        assert not hasattr(args, "reference_pevfa_rows")
+        assert all(getattr(args, k) == v for k, v in old.items())
+        cfg = learner_config(args, 17, 6)
+        assert (cfg.pevfa_rows, cfg.phi_grad, cfg.compile, cfg.K) == (layout, "paper", False, settings["K"])
+
+
+def test_a_run_started_before_the_reference_defaults_continues_as_it_started(seed1_run, tmp_path, capsys):
+    """The same command on a run whose config.json predates -pevfa_rows / -phi_grad (then: true rows, the
+    pre-step gradient) continues that run with the behaviour it started with, and says so."""
+    import shutil
+
+    import run_re2
+    from core.lifecycle import open_run
+
+    logdir = tmp_path / "logs"
+    run_dir = logdir / seed1_run.name
+    shutil.copytree(seed1_run, run_dir, ignore=shutil.ignore_patterns("run.lock"))
+    config = json.loads((run_dir / "config.json").read_text())
+    config["settings"] = {k: v for k, v in config["settings"].items() if k not in ("pevfa_rows", "phi_grad")}
+    config["settings"]["reference_pevfa_rows"] = False
+    (run_dir / "config.json").write_text(json.dumps(config))
+    run = open_run([*SEED1, "-logdir", str(logdir)])
+    os.close(run.lock.fd)  # the kernel drops the flock with the descriptor
+    assert (run.args.pevfa_rows, run.args.phi_grad) == ("paper", "paper")
+    assert ("was started before today's defaults of -pevfa_rows, -phi_grad: it continues as it started "
+            "(-pevfa_rows paper -phi_grad paper)") in capsys.readouterr().out
+    assert run_re2.main([*SEED1, "-logdir", str(logdir)]) == 0
+    assert "has already finished" in capsys.readouterr().out

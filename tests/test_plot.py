@@ -73,7 +73,8 @@ def test_table_scores_at_last_frame_all_seeds_reached(two_seeds):
     # At 4000 frames: seed 1 -> 30, seed 2 -> 15 (its row at 3000); mean 22.5, pop. std 7.5.
     row = next(line for line in table.splitlines() if line.startswith("| HalfCheetah"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:4] == ["HalfCheetah", "ERL-Re2", "4,000", "22.5 ± 7.5 (n=2)"] and cells[5:] == ["11100", "9300"]
+    assert cells[:4] == ["HalfCheetah", "ERL-Re2", "4,000", "22.5 ± 7.5 (n=2)"]
+    assert cells[5:] == ["4,000", "22.5 ± 7.5 (n=2)", "11100", "9300"]  # one variant: its own frames are the task's
     # IQM of two seeds is their mean; a bootstrap over 2 seeds is flagged as not meaningful.
     assert cells[4].startswith("22.5 [") and cells[4].endswith("] †")
     assert "ddof=0" in table and "not meaningful at this n" in table
@@ -154,12 +155,55 @@ def test_bootstrap_is_reproducible_and_leaves_numpy_alone():
 
 def test_across_tasks_normalised_by_paper_td3(tmp_path):
     for seed in (1, 2, 3):
-        write_run(tmp_path, seed, [1000, 2000], [0.0, 9300.0])  # HalfCheetah: 1.0 x TD3
-        write_run(tmp_path, seed, [1000, 2000], [0.0, 6300.0], env="Hopper-v4")  # Hopper: 2.0 x TD3
-        write_run(tmp_path, seed, [1000, 2000], [0.0, 5.0], env="MyTask-v0")  # no paper figure: left out
+        write_run(tmp_path, seed, [1000, 1_000_000], [0.0, 9300.0])  # HalfCheetah: 1.0 x TD3 at 1M
+        write_run(tmp_path, seed, [1000, 1_000_000], [0.0, 6300.0], env="Hopper-v4")  # Hopper: 2.0 x TD3
+        write_run(tmp_path, seed, [1000, 1_000_000], [0.0, 5.0], env="MyTask-v0")  # no paper figure: left out
     table = aggregate_table(group_runs(find_runs([tmp_path])))
+    at_1m = table[table.index("Across tasks at 1,000,000 frames"):]
+    assert "the paper's TD3 at 1M" in at_1m
     # IQM of {1, 1, 1, 2, 2, 2}: one value cut at each end -> 1.5; every resample is the same.
-    assert _cells(table, "ERL-Re2", "HalfCheetah, Hopper") == ["ERL-Re2", "HalfCheetah, Hopper", "3", "1.50 [1.50, 1.50]", "1.50"]
+    assert _cells(at_1m, "ERL-Re2", "HalfCheetah, Hopper") == ["ERL-Re2", "HalfCheetah, Hopper", "3", "1.50 [1.50, 1.50]", "1.50"]
+    # At 100k (Tianshou's TD3 there) each seed still has its row at 1000 frames: 0.
+    assert _cells(table, "ERL-Re2", "HalfCheetah, Hopper")[3:] == ["0.00 [0.00, 0.00]", "0.00"]
+
+
+def test_no_aggregate_mixes_frame_budgets(tmp_path):
+    """HalfCheetah's full method ran to 200k, its RL-only ablation and Hopper's runs to 100k (Tianshou's TD3
+    at 100k: 5336 and 597; the paper's TD3 at 1M: 9300 and 3150). Every comparison is made at 100k."""
+    for seed in (1, 2, 3):
+        write_run(tmp_path, seed, [50_000, 100_000, 150_000, 200_000], [1.0, 5336.0, 9999.0, 18600.0])  # 1.0 at 100k
+        write_run(tmp_path, seed, [50_000, 100_000], [1.0, 2 * 5336.0], variant="RL only")  # 2.0 at 100k
+        # Hopper's rows fall just past 100k: at 100k each seed still has its 60k row (1.0).
+        write_run(tmp_path, seed, [60_000, 100_050, 100_200], [1.0, 597.0, 1000.0], env="Hopper-v4")
+        write_run(tmp_path, seed, [60_000, 100_100], [1.0, 3 * 597.0], env="Hopper-v4", variant="RL only")
+    groups = group_runs(find_runs([tmp_path]))
+    table = summary_table(groups)
+    # The variants of a task side by side at the frames both reached, then each at its own last frames.
+    assert _cells(table, "HalfCheetah", "ERL-Re2")[2:4] == ["100,000", "5336.0 ± 0.0 (n=3)"]
+    assert _cells(table, "HalfCheetah", "ERL-Re2")[5:7] == ["200,000", "18600.0 ± 0.0 (n=3)"]
+    assert _cells(table, "HalfCheetah", "RL only")[2:7:3] == ["100,000", "100,000"]
+    assert _cells(table, "Hopper", "ERL-Re2")[2:4] == ["100,100", "597.0 ± 0.0 (n=3)"]
+    assert _cells(table, "Hopper", "ERL-Re2")[5:7] == ["100,200", "1000.0 ± 0.0 (n=3)"]
+    assert _cells(table, "Hopper", "RL only")[2:4] == ["100,100", "1791.0 ± 0.0 (n=3)"]
+    # Across tasks only at 100k, over TD3's score at 100k: HalfCheetah 1.0 and Hopper 1/597 for ERL-Re2,
+    # 2.0 and 1/597 for RL only; never the 200k score, never the 1M reference.
+    across = aggregate_table(groups)
+    assert [line for line in across.splitlines() if line.startswith("Across tasks")] == [
+        ("Across tasks at 100,000 frames: each seed's score at 100,000 frames divided by Tianshou's TD3 at 100k for its "
+         "task, aggregated over tasks and seeds.")]
+    low = 1.0 / 597.0
+    for label, high in (("ERL-Re2", 1.0), ("RL only", 2.0)):
+        cells = _cells(across, label, "HalfCheetah, Hopper")
+        assert cells[2] == "3" and cells[4] == f"{(high + low) / 2:.2f}"
+    # A budget that no run of a second task reached gives no table, and says why.
+    single = tmp_path / "single"
+    for seed in (1, 2, 3):
+        write_run(single, seed, [50_000, 200_000], [1.0, 7000.0])
+        write_run(single, seed, [50_000, 90_000], [1.0, 500.0], env="Hopper-v4")
+    text = aggregate_table(group_runs(find_runs([single])))
+    assert text.startswith("Across tasks: no table.") and text.count("\n") == 1 and "|" not in text
+    md = summary_table(group_runs(find_runs([single])))
+    assert "score / TD3" not in md and "Across tasks: no table." in md
 
 
 def test_curve_iqm_is_rliables_per_point():

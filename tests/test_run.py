@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import run_re2
+from core.checkpoint import load_checkpoint
 from core.lifecycle import LOCK_FILE
 from core.logger import COLUMNS
 from core.rollout import EnvPool, run_episodes
@@ -147,6 +148,10 @@ def test_humanoid_run(tmp_path):
     (["-theta", "x"], "argument -theta: invalid float value: 'x'"),
     (["-checkpoint_minutes", "-1"], "-checkpoint_minutes must be >= 0"),
     (["-tag", "a/b"], "argument -tag: must be 1-40 characters"),
+    (["-phi_grad", "torch"], "argument -phi_grad: invalid choice: 'torch' (choose from 'reference', 'paper')"),
+    (["-pevfa_rows", "rows"], "argument -pevfa_rows: invalid choice: 'rows' (choose from 'reference', 'paper')"),
+    (["-reference_pevfa_rows"], ("-reference_pevfa_rows no longer exists: the reference's rows are the default now; "
+                                 "-pevfa_rows {reference,paper} chooses the layout")),
 ])
 def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path):
     if "-logdir" not in argv:
@@ -206,11 +211,15 @@ def test_sigterm_then_resume_gives_the_uninterrupted_rows(seed1_run, tmp_path):
 def test_crash_after_checkpoint_resumes_without_duplicate_rows(seed1_run, tmp_path):
     """SIGKILL (no chance to save): the rows written after the last periodic checkpoint are
     dropped on resume and recomputed identically."""
-    proc = start([*TINY, "-theta", "0.5", "-seed", "1", "-checkpoint_every", "700"], tmp_path)
-    run_dir = _wait_for_rows(tmp_path, proc, lambda t: int(t[-1]["frames"]) >= 900)
+    # The checkpoint falls at the end of the reference run's fourth-to-last generation and the kill two
+    # generations before its end: both from that run's rows, since generation sizes depend on the CPU.
+    reference = rows(seed1_run)
+    every = reference[-4]["frames"]
+    proc = start([*TINY, "-theta", "0.5", "-seed", "1", "-checkpoint_every", every], tmp_path)
+    run_dir = _wait_for_rows(tmp_path, proc, lambda t: len(t) >= len(reference) - 2)
     proc.kill()
     proc.communicate()
-    assert (run_dir / "checkpoint.pt").is_file()
+    assert load_checkpoint(str(run_dir))["counters"]["frames"] == int(every)  # a row after it is dropped on resume
     resumed = subprocess.run([sys.executable, "run_re2.py", "-resume", str(run_dir)], cwd=ROOT,
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
@@ -272,7 +281,7 @@ def test_wandb_offline_needs_no_login(tmp_path):
     assert list((run_dir / "wandb").glob("offline-run-*"))
 
 
-# ---------------------------------------------------------------------------- the reference's loop (issue 11)
+# ---------------------------------------------------------------------------- the reference's generation loop
 def test_evolution_runs_during_the_warm_up_by_default(seed1_run, tmp_path):
     """As the reference: one SSNE epoch every generation from the first, on all-zero fitness while
     the RL agent's warm-up lasts; ``-skip_warmup_evolution`` runs none until the first real fitness."""
