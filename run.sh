@@ -8,7 +8,7 @@
 #   SEEDS="1 2" bash run.sh -j 2 Hopper-v4 -- -num_frames 100000 -RL
 #   bash run.sh -n                       # dry run: print the commands, run nothing
 #   bash run.sh --slurm --partition=cpu --time=1-00:00:00 -j 10   # one Slurm job array, <= 10 runs at once
-#   bash run.sh --slurm --time=1-00:00:00 -n Hopper-v4            # print the job script, submit nothing
+#   bash run.sh --slurm -n Hopper-v4     # print the job script, submit nothing
 #   bash run.sh --status [LOGDIR]        # one line per run: frames, best reward, fps, state
 #
 # Everything after "--" is passed to every run; bash run.sh -h lists the options (and the sbatch

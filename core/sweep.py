@@ -2,7 +2,7 @@
 from the paper's appendix table), run here or submitted to Slurm as one job array through submitit.
 
     python -m core.sweep [TASK ...] [-j N] [-n] [--seeds "1 2"] [--logdir DIR] [-- RUN FLAGS]
-    python -m core.sweep --slurm --time=1-00:00:00 [--partition=cpu ...] [-j N] [TASK ...] [-- RUN FLAGS]
+    python -m core.sweep --slurm [--time=1-00:00:00 --partition=cpu ...] [-j N] [TASK ...] [-- RUN FLAGS]
     python -m core.sweep --status [LOGDIR]
 
 From Python (a notebook, a script)::
@@ -55,6 +55,7 @@ SIGNAL_LEAD_S = 120  # submitit's time-limit signal comes this long before the l
 MIN_TIME_MIN = 5  # a shorter --time leaves no room to start, learn and checkpoint
 STOP_WAIT_S = SIGNAL_LEAD_S - 30  # how long the signal handler waits for the run to checkpoint and exit
 MAX_TIME_LIMITS = 100  # time-limit requeues per run before submitit gives up (submitting again continues)
+NO_LIMIT = "365-00:00:00"  # --time for a partition whose jobs have no time limit (submitit needs a number)
 SET_BY_SWEEP = ("array", "output", "error", "requeue", "no-requeue", "signal", "open-mode", "chdir", "ntasks",
                 "ntasks-per-node", "nodes", "wrap")
 STOPPED = (130, 143)  # the run's exit codes after SIGINT / SIGTERM, checkpoint written
@@ -128,10 +129,26 @@ SBATCH_OPTIONS = {
 }
 
 
+def partition_time_limit(partition: str | None) -> str:
+    """The time limit a job gets on ``partition`` (None: the default partition) without --time, as sbatch
+    gives it: the partition's DefaultTime, else its MaxTime (``NO_LIMIT`` when that is infinite), from sinfo."""
+    try:
+        listing = subprocess.run(["sinfo", "-h", "-o", "%P %L %l"], capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        why = exc.stderr.strip().splitlines()[-1] if getattr(exc, "stderr", None) else str(exc)
+        raise SweepError(f"--time not given, and sinfo cannot tell the partition's time limit ({why}): give --time") from None
+    for line in listing.splitlines():
+        name, default, maximum = line.split()
+        if name.rstrip("*") == partition or (partition is None and name.endswith("*")):
+            return default if slurm_minutes(default) is not None else maximum if slurm_minutes(maximum) is not None else NO_LIMIT
+    which = f"partition {partition}" if partition else "a default partition"
+    raise SweepError(f"--time not given, and sinfo lists no {which} to read a time limit from: give --time or --partition")
+
+
 def slurm_parameters(options: dict[str, object]) -> dict:
     """sbatch options (``{"time": "1-00:00:00", "cpus_per_task": 4, ...}``, dashes or underscores) ->
     submitit's SlurmExecutor parameters, each checked. ``--time`` is required: submitit needs the limit
-    to tell a time-out from a preemption and the run needs it to plan its checkpoint."""
+    to tell a time-out from a preemption (``Sweep.plan`` fills it in from the partition when not given)."""
     params: dict = {"job_name": "erl-re2", "cpus_per_task": 1, "signal_delay_s": SIGNAL_LEAD_S, "stderr_to_stdout": True}
     extra: dict = {"requeue": True, "chdir": str(ROOT)}
     for key, value in options.items():
@@ -343,7 +360,13 @@ class Sweep:
     def plan(self, parallel: int | None = None, **sbatch) -> tuple[dict, list[RunJob], list[tuple[RunJob, str]]]:
         """What ``submit`` would do, nothing written: submitit's SlurmExecutor parameters, the runs to
         submit (array index order) and the runs left out with why (finished at this sweep's budget, or
-        held by a live process)."""
+        held by a live process). Without ``time``, the partition's own limit (``partition_time_limit``)."""
+        if "time" not in sbatch:
+            limit = partition_time_limit(sbatch.get("partition"))
+            if (slurm_minutes(limit) or 0) < MIN_TIME_MIN:
+                raise SweepError(f"--time not given, and the partition's time limit ({limit}) is under {MIN_TIME_MIN} "
+                                 "minutes, too short to checkpoint in: give --time")
+            sbatch = {**sbatch, "time": limit}
         params = slurm_parameters(sbatch)
         todo, left_out = [], []
         for job, (_, _, run_dir, budget) in zip(self.jobs(params["cpus_per_task"]), self._runs):
@@ -476,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "  SEEDS=\"1 2\" bash run.sh -j 2 Hopper-v4 -- -num_frames 100000 -RL\n"
                        "  bash run.sh -n                                   # print the commands, run nothing\n"
                        "  bash run.sh --slurm --partition=cpu --time=1-00:00:00 -j 10\n"
-                       "  bash run.sh --slurm --time=1-00:00:00 -n Hopper-v4   # print the job script, submit nothing\n"
+                       "  bash run.sh --slurm -n Hopper-v4                 # print the job script, submit nothing\n"
                        "  bash run.sh --status [LOGDIR]                    # one line per run")
     p.add_argument("tasks", nargs="*", metavar="TASK", help=f"gymnasium task ids (default: {' '.join(TASKS)})")
     p.add_argument("-j", dest="parallel", metavar="N", help="runs at once (default: one per core here, all on Slurm)")
@@ -485,11 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds separated by spaces (default: $SEEDS or 1 2 3 4 5)")
     p.add_argument("--logdir", default=os.environ.get("LOGDIR", "./logs"), help="log folder (default: $LOGDIR or ./logs)")
     p.add_argument("--status", action="store_true", help="--status [LOGDIR], alone: one line per run under LOGDIR")
-    p.add_argument("--slurm", action="store_true", help="submit one Slurm job array (needs --time) instead of running here")
+    p.add_argument("--slurm", action="store_true", help="submit one Slurm job array instead of running here")
     group = p.add_argument_group("sbatch options, with --slurm (--opt=value or --opt value; --cpus-per-task is also "
                                  "each run's -threads, default 1)")
-    explained = {"time": f"the job's time limit, required (at least {MIN_TIME_MIN} minutes; the run checkpoints "
-                         f"{SIGNAL_LEAD_S} s before it and its task is requeued)"}
+    explained = {"time": f"the job's time limit (default: the partition's, read with sinfo; at least {MIN_TIME_MIN} "
+                         f"minutes): the run checkpoints {SIGNAL_LEAD_S} s before it and its task is requeued"}
     for name in SBATCH_OPTIONS:
         group.add_argument(f"--{name}", dest=name, action=_SbatchOption, metavar="V", default=argparse.SUPPRESS,
                            help=explained.get(name))

@@ -76,6 +76,7 @@ ReturnToService=2
 MinJobAge=600
 NodeName=$host NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=short Nodes=$host DefaultTime=00:30:00 MaxTime=02:00:00 State=UP
 EOF
 mkdir -p "$dir/state" "$dir/spool"
 export SLURM_CONF=$dir/slurm.conf
@@ -91,7 +92,7 @@ slurmd -D -f "$SLURM_CONF" < /dev/null > "$dir/slurmd.out.log" 2>&1 &
 pids+=($!)
 state=
 for _ in $(seq 150); do
-  state=$(sinfo -h -N -o %T 2> /dev/null || true)
+  state=$(sinfo -h -N -o %T 2> /dev/null | sort -u || true)  # the node once per partition
   [ "$state" = idle ] && break
   for pid in "${pids[@]}"; do kill -0 "$pid" 2> /dev/null || fail "a daemon (PID $pid) exited at start"; done
   sleep 0.2

@@ -127,7 +127,7 @@ def test_local_dry_run(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "env", "needle"), [
-    (["--slurm"], {}, "--slurm needs --time"),
+    (["--slurm"], {"SLURM_CONF": "/dev/null"}, "--time not given, and sinfo cannot tell the partition's"),
     (["--slurm", "--time=4"], {}, "--time must be a Slurm time"),
     (["--slurm", "--time", "soon"], {}, "--time must be a Slurm time"),
     (["--slurm", "--time=10", "--cpus-per-task=0"], {}, "--cpus-per-task must be a positive integer (got 0)"),
@@ -376,6 +376,21 @@ def test_a_bad_option_or_too_short_a_time_submits_nothing(cluster, tmp_path, opt
                        env={"SEEDS": "1", "LOGDIR": str(tmp_path / "logs")})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and needle in proc.stderr, proc
     assert proc.stdout == "" and not (tmp_path / "logs").exists() and cluster.run("squeue", "-h").stdout == ""
+
+
+def test_without_time_the_job_gets_the_partitions_limit(cluster, tmp_path):
+    """As sbatch without --time: the partition's DefaultTime, else its MaxTime (test: none, infinite;
+    short: 30 minutes, at most 2 hours)."""
+    env = {"SEEDS": "1", "LOGDIR": str(tmp_path)}
+    proc = cluster.run("bash", "run.sh", "--slurm", "-n", "Hopper-v4", env=env)
+    assert proc.returncode == 0 and "#SBATCH --time=525600\n" in proc.stdout, proc  # 365 days: no limit
+    assert "#SBATCH --partition" not in proc.stdout
+    proc = cluster.run("bash", "run.sh", "--slurm", "-n", "--partition=short", "Hopper-v4", env=env)
+    assert proc.returncode == 0 and "#SBATCH --time=30\n" in proc.stdout and "#SBATCH --partition=short\n" in proc.stdout
+    proc = cluster.run("bash", "run.sh", "--slurm", "-n", "--partition=nosuch", "Hopper-v4", env=env)
+    assert proc.returncode == 2 and proc.stderr == ("run.sh: error: --time not given, and sinfo lists no partition nosuch "
+                                                    "to read a time limit from: give --time or --partition\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resubmitting_a_finished_sweep_submits_nothing(cluster, finished_sweep):
