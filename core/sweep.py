@@ -239,8 +239,9 @@ class RunJob(submitit.helpers.Checkpointable):
         print(f"{self.name}, attempt {attempt} ({where}): {shlex.join(self.command)}", flush=True)
 
         def on_term(_signum, _frame) -> None:  # requeue, preemption, scancel: Slurm sends TERM to the job
-            print("SIGTERM received (requeue, preemption or cancellation): the run writes its checkpoint", flush=True)
-            self.stop()
+            if self._code is None:  # (after a time-limit checkpoint the run has already exited)
+                print("SIGTERM received (requeue, preemption or cancellation): the run writes its checkpoint", flush=True)
+                self.stop()
 
         previous = signal.signal(signal.SIGTERM, on_term)
         try:
