@@ -27,7 +27,6 @@ so the SSNE epochs and everything after them are bit for bit the same.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 
 import gymnasium as gym
@@ -206,7 +205,7 @@ class PlainLoop:
         evolving = args.EA and (not args.RL or self.rl_frames >= args.init_steps)
         if evolving:
             self.evo_times += 1
-            mc = True if not args.RL else self.rng.random() < args.theta
+            mc = not args.RL or self.rng.random() < args.theta  # EA alone: always MC, no coin drawn
             rec.kind = "mc" if mc else "h_step"
             if mc:
                 fitness = self.mc_fitness(rec)
@@ -225,8 +224,9 @@ class PlainLoop:
         else:
             row["fitness_kind"] = "none"
 
-        # 4. One SSNE epoch every generation (also during the warm-up, on all-zero fitness).
-        if args.EA:
+        # 4. One SSNE epoch every generation, also during the warm-up on all-zero fitness (not then with
+        #    -skip_warmup_evolution).
+        if args.EA and (evolving or not args.skip_warmup_evolution):
             rec.new_elite = self.ssne.epoch(learner.pop_weight, learner.pop_bias, fitness)
             self.epochs += 1
             if self.synced_slot is not None:  # where the RL head synced last landed in this epoch
@@ -292,34 +292,34 @@ class PlainLoop:
 # ---------------------------------------------------------------------- the run against the plain loop
 def compare_generation(agent: Agent, plain: PlainLoop, row: dict, agent_fitness: np.ndarray | None) -> None:
     rec, g = plain.records[-1], plain.generation
-    mine = rec.row
-    assert set(row) == set(mine), f"generation {g}: row keys {sorted(set(row) ^ set(mine))} differ"
-    for key, theirs in mine.items():
+    # How many learner iterations ran; what was drawn; the stored transitions in order, with their masks.
+    assert agent.learner.total_it == plain.learner.total_it, \
+        f"generation {g}: {agent.learner.total_it} learner iterations so far (run) vs {plain.learner.total_it} (plain loop)"
+    assert agent.rng.bit_generator.state == plain.rng.bit_generator.state, f"generation {g}: the training draws differ"
+    assert agent.test_rng.bit_generator.state == plain.test_rng.bit_generator.state, f"generation {g}: the test draws differ"
+    assert torch.equal(agent.learner.generator.get_state(), plain.learner.generator.get_state()), f"generation {g}: the learner's draws differ"
+    assert len(agent.memory) == len(plain.buffer), f"generation {g}: {len(agent.memory)} transitions stored (run) vs {len(plain.buffer)}"
+    assert np.array_equal(agent.memory.data[: len(agent.memory)].numpy(), plain.buffer.table()), f"generation {g}: the stored transitions differ"
+    # The fitness the run ranked, member by member (all zeros before evolution starts).
+    if agent_fitness is not None:
+        assert len(agent_fitness) == len(rec.fitness)
+        for i, (ours, theirs, bound) in enumerate(zip(agent_fitness, rec.fitness, rec.scale)):
+            assert abs(ours - theirs) <= bound, f"generation {g}: fitness of member {i} {ours!r} (run) vs {theirs!r} (plain loop)"
+    # The logged row, field by field.
+    assert set(row) == set(rec.row), f"generation {g}: row fields {sorted(set(row) ^ set(rec.row))} in one row only"
+    for key, theirs in rec.row.items():
         ours = row[key]
         if key in rec.tol:
             assert ours is not None and abs(ours - theirs) <= rec.tol[key], \
                 f"generation {g}: {key} {ours!r} (run) vs {theirs!r} (plain loop), bound {rec.tol[key]:.1e}"
         else:
             assert ours == theirs, f"generation {g}: {key} {ours!r} (run) vs {theirs!r} (plain loop)"
-    if agent_fitness is not None:  # the fitness the run ranked, member by member
-        assert len(agent_fitness) == len(rec.fitness)
-        for i, (ours, theirs, bound) in enumerate(zip(agent_fitness, rec.fitness, rec.scale)):
-            assert abs(ours - theirs) <= bound, \
-                f"generation {g}: fitness of member {i} {ours!r} (run) vs {theirs!r} (plain loop)"
-    # The stored transitions, in order, with their masks.
-    stored = agent.memory.data[: len(agent.memory)].numpy()
-    assert len(agent.memory) == len(plain.buffer), f"generation {g}: {len(agent.memory)} stored vs {len(plain.buffer)}"
-    assert np.array_equal(stored, plain.buffer.table()), f"generation {g}: the stored transitions differ"
-    # The population's heads and the whole learner, bit for bit.
+    # The population's heads and the whole learner (parameters, targets), bit for bit; where the RL head went.
     theirs = plain.learner.state_dict()
     for name, tensor in agent.learner.state_dict().items():
-        assert torch.equal(tensor, theirs[name]), f"generation {g}: learner's {name} differs (max {(tensor - theirs[name]).abs().max():.2e})"
-    assert agent.learner.total_it == plain.learner.total_it, f"generation {g}: {agent.learner.total_it} vs {plain.learner.total_it} iterations"
-    assert torch.equal(agent.learner.generator.get_state(), plain.learner.generator.get_state())
-    assert agent.rng.bit_generator.state == plain.rng.bit_generator.state, f"generation {g}: training draws differ"
-    assert agent.test_rng.bit_generator.state == plain.test_rng.bit_generator.state, f"generation {g}: test draws differ"
+        assert torch.equal(tensor, theirs[name]), f"generation {g}: the learner's {name} differs (by up to {(tensor - theirs[name]).abs().max():.2e})"
     if agent.ssne is not None:
-        assert agent.ssne.rl_policy == plain.synced_slot, f"generation {g}: synced into {agent.ssne.rl_policy} vs {plain.synced_slot}"
+        assert agent.ssne.rl_policy == plain.synced_slot, f"generation {g}: RL head synced into {agent.ssne.rl_policy} (run) vs {plain.synced_slot}"
     if plain.champion is None:
         assert agent.champion is None
     else:
@@ -376,6 +376,8 @@ def situations(plain: PlainLoop) -> set[str]:
             after = rec.rl_frames_before + rl.length
             if after < init:
                 seen.add("warm-up: no learner iteration" if rec.iterations == 0 else "warm-up: ???")
+                if args.EA:
+                    seen.add("warm-up: SSNE epoch" if rec.new_elite is not None else "warm-up: no SSNE epoch")
             elif rec.rl_frames_before < init:
                 seen.add("crossing init_steps: random actions past init_steps" if after > init else "crossing init_steps")
                 if rec.iterations > 0:
@@ -405,12 +407,14 @@ CASES = {
         ["-env", "Hopper-v4", "-pop_size", "5", "-theta", "0", "-time_steps", "15", "-max_episode_steps", "40",
          "-init_steps", "80", "-sync_period", "1"], 10,
         ALWAYS | {"fitness h_step", "H: terminated inside H", "H: cut at H, bootstrapped", "report: both tests ran",
-                  "stored in lockstep order, episodes of different lengths", "sync: into the weakest"}),
-    # Full episodes that terminate or reach the time limit; the fitness is their mean over two.
-    "hopper-mc-num_evals2": (
+                  "stored in lockstep order, episodes of different lengths", "sync: into the weakest", "warm-up: SSNE epoch"}),
+    # Full episodes that terminate or reach the time limit; the fitness is their mean over two. Without the
+    # warm-up's SSNE epochs (-skip_warmup_evolution; every other case has them).
+    "hopper-mc-num_evals2-skip_warmup_evolution": (
         ["-env", "Hopper-v4", "-pop_size", "3", "-theta", "1", "-num_evals", "2", "-max_episode_steps", "30",
-         "-init_steps", "60"], 6,
-        ALWAYS | {"fitness mc", "MC: terminated", "MC: mean over num_evals > 1", "stored in lockstep order, episodes of different lengths"}),
+         "-init_steps", "60", "-skip_warmup_evolution"], 6,
+        ALWAYS | {"fitness mc", "MC: terminated", "MC: mean over num_evals > 1", "stored in lockstep order, episodes of different lengths",
+                  "warm-up: no SSNE epoch"}),
     # HalfCheetah only truncates: with H (30) past the time limit (20) every H-step episode bootstraps after a
     # truncation. Its episodes all last 20 steps, so the run's draws do not depend on the physics: the MC-or-H
     # coin gives both kinds, and the generation that crosses init_steps (3, a sync generation with
