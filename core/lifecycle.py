@@ -22,8 +22,16 @@ import time
 
 from core.checkpoint import FILENAME, CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
 from core.logger import announce, error, last_row, new_config, read_config, truncate_progress, variant, write_json_atomic
-from parameters import (NOT_IDENTITY, RESUMABLE, ParameterError, build_parser, default_settings, parse_args, recorded_settings,
-                        resume_overrides)
+from parameters import (
+    NOT_IDENTITY,
+    RESUMABLE,
+    ParameterError,
+    build_parser,
+    default_settings,
+    parse_args,
+    recorded_settings,
+    resume_overrides,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}

@@ -136,7 +136,7 @@ class SSNE:
         best = self.rng.integers(0, n, size=(n - self.num_elitists, TOURNAMENT_SIZE)).min(axis=1)
         # Unique winners in the order a Python set yields them, as the reference (list(set(...))):
         # the order decides which winners are paired and which one is duplicated.
-        winners = list(set(int(ranked[r]) for r in best))
+        winners = list({int(ranked[r]) for r in best})
         if len(winners) % 2:
             winners.append(winners[int(self.rng.integers(len(winners)))])
         return winners

@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.at:
         table += "\n## Score at fixed frame counts\n\n" + scores_at_table(groups, args.at)
     if args.every:
-        table += "\n## Best-so-far score every {:,.0f} frames\n\n".format(args.every) + best_so_far_table(groups, args.every)
+        table += f"\n## Best-so-far score every {args.every:,.0f} frames\n\n" + best_so_far_table(groups, args.every)
     (out / "results.md").write_text(table)
     plot_groups(groups, out / "learning_curves.png")
     plot_sample_efficiency(groups, out / "sample_efficiency.png")

@@ -68,7 +68,7 @@ def test_epoch_tournament_and_partition(seed):
     # Replay the tournament draws: best of 3 uniform ranks, unique winners in Python-set order.
     ranked = np.argsort(fitness)[::-1]
     best = np.random.default_rng(seed).integers(0, n, size=(n - 2, 3)).min(axis=1)
-    unique = list(set(int(ranked[r]) for r in best))
+    unique = list({int(ranked[r]) for r in best})
     assert rec.winners[: len(unique)] == unique
     # An odd count gets one of the winners again, an even one nothing.
     assert len(rec.winners) == len(unique) + len(unique) % 2 and set(rec.winners) == set(unique)
@@ -257,7 +257,7 @@ def test_winners_in_python_set_order():
         ssne = SSNE(n, 1.0, 0.05, np.random.default_rng(seed))
         probe = np.random.default_rng(seed)
         best = probe.integers(0, n, size=(n - ssne.num_elitists, 3)).min(axis=1)
-        expected = list(set(int(r) for r in best))
+        expected = list({int(r) for r in best})
         winners = ssne._tournament(np.arange(n))
         assert winners[: len(expected)] == expected
 
@@ -274,4 +274,4 @@ def test_partly_tied_fitness_ranks_as_the_reference(fitness):
     expected = sorted(range(n), key=lambda i: (fitness[i], i), reverse=True)
     assert ssne.last_epoch.elites == expected[: ssne.num_elitists]
     best = np.random.default_rng(0).integers(0, n, size=(n - ssne.num_elitists, 3)).min(axis=1)
-    assert ssne.last_epoch.winners[: len(set(best))] == list(set(expected[r] for r in best))
+    assert ssne.last_epoch.winners[: len(set(best))] == list({expected[r] for r in best})
