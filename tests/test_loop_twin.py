@@ -382,6 +382,8 @@ def situations(plain: PlainLoop) -> set[str]:
                 seen.add("crossing init_steps: random actions past init_steps" if after > init else "crossing init_steps")
                 if rec.iterations > 0:
                     seen.add("crossing init_steps: learner iterations")
+                if rec.synced is not None:
+                    seen.add("crossing init_steps: synced")
             else:
                 seen.add("RL: exploration noise")
             if rec.iterations > rl.length:
@@ -407,7 +409,8 @@ CASES = {
         ["-env", "Hopper-v4", "-pop_size", "5", "-theta", "0", "-time_steps", "15", "-max_episode_steps", "40",
          "-init_steps", "80", "-sync_period", "1"], 10,
         ALWAYS | {"fitness h_step", "H: terminated inside H", "H: cut at H, bootstrapped", "report: both tests ran",
-                  "stored in lockstep order, episodes of different lengths", "sync: into the weakest", "warm-up: SSNE epoch"}),
+                  "stored in lockstep order, episodes of different lengths", "sync: into the weakest", "warm-up: SSNE epoch",
+                  "crossing init_steps: synced"}),
     # Full episodes that terminate or reach the time limit; the fitness is their mean over two. Without the
     # warm-up's SSNE epochs (-skip_warmup_evolution; every other case has them).
     "hopper-mc-num_evals2-skip_warmup_evolution": (
@@ -423,7 +426,8 @@ CASES = {
         ["-env", "HalfCheetah-v4", "-pop_size", "3", "-theta", "0.5", "-time_steps", "30", "-max_episode_steps", "20",
          "-init_steps", "50", "-sync_period", "3"], 8,
         ALWAYS | {"fitness mc", "fitness h_step", "H: truncated inside H, bootstrapped", "MC: truncated",
-                  "sync: skipped by sync_period", "sync: into the new elite's successor", "report: both tests ran"}),
+                  "sync: skipped by sync_period", "sync: into the new elite's successor", "report: both tests ran",
+                  "crossing init_steps: synced"}),
     "hopper-rl_only": (
         ["-env", "Hopper-v4", "-RL", "-max_episode_steps", "40", "-init_steps", "60"], 6,
         (ALWAYS - {"iterations include the population's frames"}) | {"fitness none"}),

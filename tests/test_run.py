@@ -74,14 +74,6 @@ def test_full_run_writes_progress_and_config(seed1_run):
     assert (seed1_run / "checkpoint.pt").is_file()
 
 
-def test_both_fitness_kinds(tmp_path):
-    for theta, kind in (("1", "mc"), ("0", "h_step")):
-        proc, run_dir = run([*TINY, "-theta", theta, "-num_frames", "1000"], tmp_path / theta)
-        assert proc.returncode == 0, proc.stderr
-        kinds = {r["fitness_kind"] for r in rows(run_dir)} - {"none"}
-        assert kinds == {kind}
-
-
 def test_ea_only_and_rl_only(tmp_path):
     proc, run_dir = run([*TINY, "-EA", "-num_frames", "600"], tmp_path / "ea")
     assert proc.returncode == 0, proc.stderr
@@ -273,47 +265,8 @@ def test_wandb_offline_needs_no_login(tmp_path):
 
 
 # ---------------------------------------------------------------------------- the reference's loop (issue 11)
-def test_evolution_runs_during_the_warm_up_by_default(seed1_run, tmp_path):
-    """As the reference: one SSNE epoch every generation from the first, on all-zero fitness while
-    the RL agent's warm-up lasts; ``-skip_warmup_evolution`` runs none until the first real fitness."""
-    table = rows(seed1_run)
-    warm = [r for r in table if r["fitness_kind"] == "none"]
-    assert len(warm) >= 2
-    assert [int(r["ssne_epochs"]) for r in table] == [int(r["generation"]) for r in table]
-    proc, run_dir = run([*TINY, "-theta", "0.5", "-seed", "1", "-skip_warmup_evolution", "-num_frames", "700"], tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    skipped = rows(run_dir)
-    assert all(int(r["ssne_epochs"]) == 0 for r in skipped if r["fitness_kind"] == "none")
-    evolved = [r for r in skipped if r["fitness_kind"] != "none"]
-    assert evolved and int(evolved[0]["ssne_epochs"]) == 1
-    assert json.loads((run_dir / "config.json").read_text())["settings"]["skip_warmup_evolution"] is True
-
-
-def test_sync_happens_in_the_generation_that_crosses_init_steps():
-    """The RL frame count is checked after the generation's RL episode (the reference), so the RL head
-    joins the population before the first real fitness evaluation."""
-    import torch
-
-    from core.agent import Agent
-    from parameters import parse_args
-
-    args, _ = parse_args([*TINY, "-seed", "3", "-logdir", str(ROOT / "logs")])
-    agent = Agent(args, torch.device("cpu"))
-    try:
-        while True:
-            before = agent.rl_frames
-            row = agent.train()
-            if agent.rl_frames >= args.init_steps:
-                break
-            assert agent.ssne.rl_policy is None  # no sync during the warm-up
-        assert before < args.init_steps and row["fitness_kind"] == "none"  # the crossing generation
-        slot = agent.ssne.rl_policy
-        assert slot is not None
-        assert torch.equal(agent.learner.pop_weight[slot], agent.learner.rl_weight.detach())
-    finally:
-        agent.close()
-
-
+# The loop itself (warm-up evolution, the sync in the generation that crosses init_steps, both fitness
+# kinds, ...) is compared with a plain implementation generation by generation in tests/test_loop_twin.py.
 def test_swimmer_syncs_every_10_generations_unless_told_otherwise(tmp_path):
     from parameters import parse_args
 
