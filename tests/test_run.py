@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import run_re2
+from core.checkpoint import load_checkpoint
 from core.lifecycle import LOCK_FILE
 from core.logger import COLUMNS
 from core.rollout import EnvPool, run_episodes
@@ -203,6 +204,8 @@ def test_crash_after_checkpoint_resumes_without_duplicate_rows(seed1_run, tmp_pa
     proc.kill()
     proc.communicate()
     assert (run_dir / "checkpoint.pt").is_file()
+    # Rows were logged after the checkpoint (at 700+ frames): the resume has rows to drop.
+    assert len(rows(run_dir)) > load_checkpoint(str(run_dir))["logged_generation"]
     resumed = subprocess.run([sys.executable, "run_re2.py", "-resume", str(run_dir)], cwd=ROOT,
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
@@ -231,7 +234,11 @@ def test_bad_checkpoint_is_refused_and_touches_nothing(case, seed1_run, tmp_path
     before = _snapshot(run_dir)
     assert run_re2.main(["-resume", str(run_dir)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("run_re2.py: error: -resume:"), err
+    expected = {"missing": f"no checkpoint at {run_dir / 'checkpoint.pt'}",
+                "truncated": f"{run_dir / 'checkpoint.pt'} is not a readable checkpoint (",
+                "foreign": f"{run_dir / 'checkpoint.pt'} is not an ERL-Re2 checkpoint of format",
+                "not_a_run": f"{run_dir} is not an ERL-Re2 run directory (no readable config.json)"}[case]
+    assert err.count("\n") == 1 and err.startswith(f"run_re2.py: error: -resume: {expected}"), err
     assert _snapshot(run_dir) == before
 
 
