@@ -314,12 +314,12 @@ def compare_generation(agent: Agent, plain: PlainLoop, row: dict, agent_fitness:
                 f"generation {g}: {key} {ours!r} (run) vs {theirs!r} (plain loop), bound {rec.tol[key]:.1e}"
         else:
             assert ours == theirs, f"generation {g}: {key} {ours!r} (run) vs {theirs!r} (plain loop)"
-    # The population's heads and the whole learner (parameters, targets), bit for bit; where the RL head went.
+    # Where the RL head went; the population's heads and the whole learner (parameters, targets), bit for bit.
+    if agent.ssne is not None:
+        assert agent.ssne.rl_policy == plain.synced_slot, f"generation {g}: RL head synced into {agent.ssne.rl_policy} (run) vs {plain.synced_slot}"
     theirs = plain.learner.state_dict()
     for name, tensor in agent.learner.state_dict().items():
         assert torch.equal(tensor, theirs[name]), f"generation {g}: the learner's {name} differs (by up to {(tensor - theirs[name]).abs().max():.2e})"
-    if agent.ssne is not None:
-        assert agent.ssne.rl_policy == plain.synced_slot, f"generation {g}: RL head synced into {agent.ssne.rl_policy} (run) vs {plain.synced_slot}"
     if plain.champion is None:
         assert agent.champion is None
     else:
