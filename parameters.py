@@ -10,6 +10,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 
+from core.ddpg import VARIANTS
 from core.tasks import close_task_names, default_sync_period, task_family, task_settings
 
 # Settings for tasks the paper did not run: the reference's command-line defaults, i.e. what its code
@@ -83,10 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
       help="not the reference: run no SSNE epoch while the RL agent's random warm-up lasts (fitness is all "
            "zeros then, so the reference's epochs only mutate the heads at random and compound into saturated "
            "bang-bang controllers on long warm-ups such as Hopper's); evolution then starts from fresh heads")
-    a("-reference_pevfa_rows", action="store_true",
-      help="not the default: feed the PeVFA's policy encoder the reference code's rows ([W.flatten(), b] "
-           "reshaped to (A, ls+1), which straddle action dimensions) instead of the true rows [W[j], b[j]] the "
-           "paper describes; for comparisons with the authors' published numbers")
+    a("-pevfa_rows", default="reference", choices=VARIANTS,
+      help="the rows of a policy head that the PeVFA's policy encoder reads: reference (default, the authors' code: "
+           "[W.flatten(), b] reshaped to (A, ls+1), rows that straddle action dimensions, all biases in the last row) "
+           "or paper (the true rows [W[j], b[j]] of the paper's policy representation); effect on HalfCheetah: "
+           "see docs/differences.md")
+    a("-phi_grad", default="reference", choices=VARIANTS,
+      help="φ's gradient in the actor step: reference (default, the authors' code as it ran on torch 1.1: the RL "
+           "head is stepped first, φ's share of L_rl flows back through the post-step head weight with the "
+           "pre-step actions, L_ea is built after the head's step) or paper (every gradient at the pre-step "
+           "parameters, as the paper's equations); effect on HalfCheetah: see docs/differences.md")
     a("-rl_algo", default="td3", choices=["td3", "ddpg"], help="RL learner: td3 (default) or ddpg")
     a("-num_frames", type=finite_float, default=1e6, help="environment frames (stored steps) to run for")
     a("-init_steps", type=int, default=10_000, help="RL frames of uniform random actions before learning starts")
@@ -127,6 +134,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
     With ``-resume`` only the flags given are meaningful (the rest comes from the run's config.json):
     the settings are returned unresolved and ``resume_overrides`` checks them."""
     argv = sys.argv[1:] if argv is None else argv
+    for flag, replacement in REPLACED_FLAGS.items():
+        if "-" + flag in argv:
+            raise ParameterError(f"-{flag} no longer exists: the reference's rows are the default now; "
+                                 f"{replacement} {{reference,paper}} chooses the layout")
     args = build_parser().parse_args(argv)
     given = explicit_flags(argv)
     sources = {k: ("flag" if k in given else "built-in") for k in vars(args)}
@@ -155,12 +166,25 @@ def resolve(args: argparse.Namespace, sources: dict[str, str]) -> None:
     args.num_frames, args.buffer_size, args.checkpoint_every = int(args.num_frames), int(args.buffer_size), int(args.checkpoint_every)
 
 
+# Settings whose default changed since runs were recorded: a config.json without the flag records a run made
+# with the earlier behaviour, not with today's default. -pevfa_rows replaced -reference_pevfa_rows (true rows
+# unless that flag was given); -phi_grad arrived when the reference's gradient became the default.
+REPLACED_FLAGS = {"reference_pevfa_rows": "-pevfa_rows"}
+EARLIER_BEHAVIOUR = {"pevfa_rows": "paper", "phi_grad": "paper"}
+
+
 def recorded_settings(settings: dict) -> argparse.Namespace:
     """A run's settings as recorded in its config.json, with the parser's default for every flag
-    added since that run started (all of them off by default), so readers need no fallbacks."""
+    added since that run started (all of them off by default), so readers need no fallbacks; a run
+    recorded before -pevfa_rows / -phi_grad existed gets the behaviour it ran with (``EARLIER_BEHAVIOUR``,
+    ``-reference_pevfa_rows`` read as ``-pevfa_rows reference``)."""
     parser = build_parser()
     defaults = {a.dest: parser.get_default(a.dest) for a in parser._actions if a.dest != "help"}
-    return argparse.Namespace(**{**defaults, **settings})
+    settings = dict(settings)
+    if settings.pop("reference_pevfa_rows", False):
+        settings["pevfa_rows"] = "reference"
+    earlier = {k: v for k, v in EARLIER_BEHAVIOUR.items() if k not in settings}
+    return argparse.Namespace(**{**defaults, **earlier, **settings})
 
 
 def default_settings(env: str, rl_algo: str) -> dict:

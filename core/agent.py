@@ -47,7 +47,7 @@ def learner_config(args: Namespace, state_dim: int, action_dim: int) -> LearnerC
         state_dim=state_dim, action_dim=action_dim, pop_size=args.pop_size, pr=args.pr, gamma=args.gamma, tau=args.tau,
         TD3_noise=args.TD3_noise, K=args.K, actor_alpha=args.actor_alpha, EA_actor_alpha=args.EA_actor_alpha,
         OFF_TYPE=args.OFF_TYPE, use_all=args.use_all, rl_algo=args.rl_algo, EA=args.EA, batch_size=args.batch_size,
-        pevfa_rows="reference" if args.reference_pevfa_rows else "rows", compile=args.compile,
+        pevfa_rows=args.pevfa_rows, phi_grad=args.phi_grad, compile=args.compile,
     )
 
 

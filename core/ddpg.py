@@ -5,8 +5,12 @@ One iteration (`_iteration`):
   a. PeVFA fit on one actor drawn from the N+1 (all with ``use_all``), if EA is on;
   b. critic fit (TD3: twin min and target-policy smoothing; DDPG: one critic, no smoothing);
   c. every ``policy_delay`` iterations: RL-head step on L_rl, φ step on
-     ``actor_alpha·L_rl + EA_actor_alpha·L_ea`` (L_ea once evolution has produced a fitness),
-     both gradients at the pre-step parameters; then soft updates of every target.
+     ``actor_alpha·L_rl + EA_actor_alpha·L_ea`` (L_ea once evolution has produced a fitness);
+     then soft updates of every target. By default (``phi_grad="reference"``) as the authors' code
+     ran on torch 1.1: the head is stepped first, φ's share of L_rl flows back through the
+     *post-step* head weight with the pre-step activations, and L_ea is built after the head's
+     step (``_actor_step_reference``); ``phi_grad="paper"`` takes both gradients at the pre-step
+     parameters (``_actor_step_paper``).
 Nothing in an iteration reads a value back to the host: losses are accumulated as tensors and
 read once per generation for logging.
 """
@@ -20,7 +24,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.optimizer import _get_scalar_dtype
 
 from core.networks import (
     LS,
@@ -30,21 +33,25 @@ from core.networks import (
     linear_head_init,
     policy_actions,
 )
+from core.optim import Adam, clip_grad_norm
 from core.replay_memory import Batch, ReplayMemory
 
 LOSS_NAMES = ("critic_loss", "actor_loss", "pevfa_loss", "ea_loss")
+VARIANTS = ("reference", "paper")  # values of LearnerConfig.pevfa_rows and .phi_grad (-pevfa_rows, -phi_grad)
 
 
-def policy_rows(weight: torch.Tensor, bias: torch.Tensor, layout: str = "rows") -> torch.Tensor:
+def policy_rows(weight: torch.Tensor, bias: torch.Tensor, layout: str = "paper") -> torch.Tensor:
     """Rows of linear policy heads: row j is ``[W[j, :], b[j]]`` (paper §3.2, PeVFA).
 
     ``weight`` is ``[..., A, ls]`` and ``bias`` ``[..., A]`` (any leading batch axes, e.g. the
     population axis); the result is ``[..., A, ls + 1]``. This is the one definition of the
-    row layout, used by the PeVFA policy encoder and by behaviour-level crossover.
+    row layout, used by the PeVFA policy encoder and by behaviour-level crossover (which, in the
+    authors' code too, always swaps true rows).
 
-    ``layout="reference"`` gives the authors' code's PeVFA input instead (``-reference_pevfa_rows``):
-    the head flattened as ``[W.flatten(), b]`` and reshaped to ``(A, ls + 1)``, whose "rows" straddle
-    action dimensions (row 0 is W[0] and W[1][0]; the biases all land in the last row).
+    ``layout="reference"`` gives the authors' code's PeVFA input instead (the learner's default,
+    ``-pevfa_rows reference``): the head flattened as ``[W.flatten(), b]`` and reshaped to
+    ``(A, ls + 1)``, whose "rows" straddle action dimensions (row 0 is W[0] and W[1][0]; the biases
+    all land in the last row).
     """
     if layout == "reference":
         a, ls = weight.shape[-2:]
@@ -78,11 +85,17 @@ class LearnerConfig:
     use_all: bool = False
     rl_algo: str = "td3"
     EA: bool = True
-    pevfa_rows: str = "rows"  # "reference": the authors' code's straddling reshape (policy_rows)
+    pevfa_rows: str = "reference"  # the PeVFA's input rows: "reference" (the authors' reshape) or "paper" (policy_rows)
+    phi_grad: str = "reference"  # φ's gradient: "reference" (torch 1.1's, post-step head) or "paper" (pre-step)
     lr: float = 1e-3
     grad_clip: float = 10.0
     batch_size: int = 128
     compile: bool = False  # -compile: each iteration past its random draws compiled whole (see ERLRe2Learner.__init__)
+
+    def __post_init__(self) -> None:
+        for name in ("pevfa_rows", "phi_grad"):
+            if getattr(self, name) not in VARIANTS:
+                raise ValueError(f"LearnerConfig.{name} must be one of {VARIANTS} (got {getattr(self, name)!r})")
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -97,86 +110,6 @@ class _ScaleGrad(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         return grad * ctx.alpha, None
-
-
-def clip_grad_norm(grads: list[torch.Tensor] | tuple[torch.Tensor, ...], max_norm: float) -> None:
-    """``nn.utils.clip_grad_norm_`` on the gradients themselves, in place (same formula: scale by
-    min(1, max_norm / (‖g‖ + 1e-6))), in four multi-tensor ops and no host sync; the library
-    version adds several ops per tensor."""
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
-
-
-class Adam(torch.optim.Adam):
-    """The only optimiser of this project: PyTorch's Adam with the fused kernel (CPU and CUDA,
-    ~3x faster than the multi-tensor one at these sizes), safe for any gradient layout.
-
-    Why the subclass: PyTorch 2.13's fused CPU Adam reads a non-contiguous gradient in storage
-    order, so element W[i, j] is updated with another element's gradient (the for-loop and
-    multi-tensor kernels are correct). ``torch.autograd.grad`` returns the gradient of a weight
-    used as ``x @ W.T`` as a transposed view, and this project once trained its RL head with such
-    a scrambled step. ``update`` (and ``step``, which calls it) makes every gradient contiguous
-    first, whatever produced it.
-
-    Fast path (issue 14): ``update`` creates the state on its first call, exactly as the library
-    does on the first step, then does what ``torch.optim.Adam(fused=True).step`` ends in (add 1 to
-    every step count, then ``_fused_adam_``) on lists of the parameters and their state, skipping
-    the library's per-call grouping, checks and profiling hooks: bit-identical to it.
-    """
-
-    def __init__(self, params, lr: float):
-        super().__init__(params, lr=lr, fused=True)
-        self.params = list(self.param_groups[0]["params"])
-        self._lists: tuple[list[torch.Tensor], ...] | None = None
-        self._counts: torch.Tensor | None = None  # every parameter's step count is a view into it (create_state)
-
-    def create_state(self) -> None:
-        """Adam's state of every parameter that has none yet (zero moments, step 0, as the library
-        creates it), and the lists ``update`` works on. Idempotent."""
-        if self._lists is not None:
-            return
-        for p in self.params:
-            if not self.state[p]:
-                self.state[p] = {
-                    "step": torch.zeros((), dtype=_get_scalar_dtype(is_fused=True), device=p.device),
-                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
-                }
-        # The step counts, one 0-dim tensor per parameter as the library keeps them, are views into one
-        # vector, so that a step increments them all with one add (the library's ``_foreach_add_`` is one
-        # add and a scalar conversion per parameter on the CPU: 2–3 % of an iteration, README round four).
-        # Same values, same state_dict.
-        self._counts = torch.stack([self.state[p]["step"] for p in self.params])
-        for i, p in enumerate(self.params):
-            self.state[p]["step"] = self._counts[i]
-        self._lists = tuple([self.state[p][k] for p in self.params] for k in ("exp_avg", "exp_avg_sq", "step"))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        """The library's interface: one Adam step from every parameter's ``.grad``."""
-        loss = closure() if closure is not None else None
-        if any(p.grad is None for p in self.params):
-            raise ValueError("Adam.step: every parameter needs a gradient (this optimiser always steps all of them)")
-        self.update([p.grad for p in self.params])
-        return loss
-
-    @torch.compiler.disable  # -compile: the fused kernel, eager (3x faster than inductor's Adam at these sizes)
-    @torch.no_grad()
-    def update(self, grads: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> None:
-        """One Adam step with ``grads`` (one per parameter, in the order given at construction)."""
-        self.create_state()
-        (group,) = self.param_groups
-        grads = [g if g.is_contiguous() else g.contiguous() for g in grads]
-        exp_avgs, exp_avg_sqs, steps = self._lists
-        beta1, beta2 = group["betas"]
-        self._counts.add_(1)
-        torch._fused_adam_(self.params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
-                           beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                           maximize=False, grad_scale=None, found_inf=None)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        self._lists = None  # a checkpoint brings new state tensors: gathered again by the next update
 
 
 class ERLRe2Learner(nn.Module):
@@ -334,7 +267,7 @@ class ERLRe2Learner(nn.Module):
         return losses
 
     def _rows(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """The PeVFA encoder's input rows of heads (true rows unless ``-reference_pevfa_rows``)."""
+        """The PeVFA encoder's input rows of heads: the authors' layout, or true rows with ``-pevfa_rows paper``."""
         return policy_rows(weight, bias, self.cfg.pevfa_rows)
 
     # Each step: its loss (``_*_loss``), then the gradient step.
@@ -381,29 +314,72 @@ class ERLRe2Learner(nn.Module):
 
     def _actor_step(self, batch: Batch, ea_actors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """c. RL head on L_rl; φ on ``actor_alpha·L_rl + EA_actor_alpha·L_ea`` over actors
-        ``ea_actors`` (no L_ea when None); one backward pass."""
-        w, b = self.actors(ea_actors) if ea_actors is not None else (None, None)
-        total, l_rl, l_ea = self._actor_loss(batch, w, b)
+        ``ea_actors`` (no L_ea when None). Returns ``(L_rl, L_ea)``."""
+        if self.cfg.phi_grad == "paper":
+            return self._actor_step_paper(batch, ea_actors)
+        return self._actor_step_reference(batch, ea_actors)
+
+    def _actor_step_paper(self, batch: Batch, ea_actors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``-phi_grad paper``: both gradients at the pre-step parameters, in one backward pass (``_ScaleGrad``
+        puts ``actor_alpha`` on φ's share of L_rl), then both steps."""
+        cfg = self.cfg
+        feat = self.phi(batch.state)
+        a_rl = policy_actions(self.rl_weight[None], self.rl_bias[None], _ScaleGrad.apply(feat, cfg.actor_alpha))[0]
+        l_rl = -self._q1(batch.state, a_rl)
+        l_ea = self._ea_loss(batch, feat, ea_actors)
+        total = l_rl if l_ea is None else l_rl + cfg.EA_actor_alpha * l_ea
         grads = torch.autograd.grad(total, self._phi_params + self._rl_params)
         n = len(self._phi_params)
         self._clip_and_step(self.phi_opt, grads[:n])
         self._clip_and_step(self.rl_opt, grads[n:])
         return l_rl.detach(), (l_ea.detach() if l_ea is not None else None)
 
-    def _actor_loss(self, batch: Batch, w: torch.Tensor | None, b: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        """``(L_rl + EA_actor_alpha·L_ea, L_rl, L_ea)`` (actor_alpha on φ's share by ``_ScaleGrad``); no L_ea without heads."""
+    def _actor_step_reference(self, batch: Batch, ea_actors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The default: step c as the authors' ``TD3.train`` ran on torch 1.1 (ALGORITHM.md §4c).
+
+        Their code steps the RL head on L_rl first, then back-propagates ``actor_alpha·L_rl +
+        EA_actor_alpha·L_ea`` into φ through L_rl's graph built before that step. Torch 1.1's Adam wrote
+        the head through ``.data``, so the weight saved by that graph's ``addmm`` (a view of the head's
+        storage) already held the *new* weight, while ``tanh`` had saved the *old* action: φ's share of
+        L_rl is ``actor_alpha·[dL_rl/da(a_old) ⊙ (1 − a_old²)] · W_new``. L_ea is built after the head's
+        step, so the RL head, when drawn among the K, enters it at its new parameters.
+
+        Here: one backward through the critic gives ``dL_rl/du`` at the pre-activation ``u`` (a leaf, so
+        that the same code runs compiled), hence the head's gradient ``(dL_rl/du)ᵀ z`` and ``Σ dL_rl/du``;
+        the head steps; ``dL_rl/du · W_new`` (one [B, A]×[A, ls] product) is φ's share at its output, and
+        one backward through φ (and L_ea) gives φ's gradient."""
         cfg = self.cfg
         feat = self.phi(batch.state)
-        a_rl = policy_actions(self.rl_weight[None], self.rl_bias[None], _ScaleGrad.apply(feat, cfg.actor_alpha))[0]
-        l_rl = -self.critic(torch.cat([batch.state, a_rl], -1), nets=slice(0, 1)).mean()
-        total, l_ea = l_rl, None
-        if w is not None:
-            with torch.no_grad():  # χ from detached head parameters; the PeVFA is not stepped here
-                chi = self.pevfa.policy_representation(self._rows(w, b), nets=slice(0, 1))
-            x = self._state_action(batch.state, policy_actions(w, b, feat)) if cfg.OFF_TYPE == 1 else feat
-            l_ea = -self.pevfa(x, chi, nets=slice(0, 1)).mean(2).sum()
-            total = l_rl + cfg.EA_actor_alpha * l_ea
-        return total, l_rl, l_ea
+        z = feat.detach()
+        with torch.no_grad():  # u = W z + b, the RL head's pre-activation, as a leaf of the critic's backward
+            pre = torch.addmm(self.rl_bias, z, self.rl_weight.t())
+        pre.requires_grad_(True)
+        l_rl = -self._q1(batch.state, torch.tanh(pre))
+        (g_pre,) = torch.autograd.grad(l_rl, [pre])  # dL_rl/du = dL_rl/da(a_old) ⊙ (1 − a_old²)
+        self._clip_and_step(self.rl_opt, (g_pre.t() @ z, g_pre.sum(0)))  # the head's gradient of L_rl
+        g_feat = (g_pre * cfg.actor_alpha) @ self.rl_weight.detach()  # the post-step head weight
+        l_ea = self._ea_loss(batch, feat, ea_actors)  # actors() reads the post-step RL head
+        if l_ea is None:
+            grads = torch.autograd.grad(feat, self._phi_params, grad_outputs=g_feat)
+        else:
+            grads = torch.autograd.grad((feat, l_ea), self._phi_params, grad_outputs=(g_feat, l_ea.new_tensor(cfg.EA_actor_alpha)))
+        self._clip_and_step(self.phi_opt, grads)
+        return l_rl.detach(), (l_ea.detach() if l_ea is not None else None)
+
+    def _q1(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``mean Q1(s, a)`` over the batch (L_rl is its negative)."""
+        return self.critic(torch.cat([state, action], -1), nets=slice(0, 1)).mean()
+
+    def _ea_loss(self, batch: Batch, feat: torch.Tensor, ea_actors: torch.Tensor | None) -> torch.Tensor | None:
+        """``L_ea = Σ_k −mean V1(s, π_k(φ(s)), χ(π_k))`` over actors ``ea_actors`` at their current parameters
+        (None when no actor is drawn); χ from detached head parameters, the PeVFA not stepped here."""
+        if ea_actors is None:
+            return None
+        w, b = self.actors(ea_actors)
+        with torch.no_grad():
+            chi = self.pevfa.policy_representation(self._rows(w, b), nets=slice(0, 1))
+        x = self._state_action(batch.state, policy_actions(w, b, feat)) if self.cfg.OFF_TYPE == 1 else feat
+        return -self.pevfa(x, chi, nets=slice(0, 1)).mean(2).sum()
 
     def _step(self, opt: Adam, loss: torch.Tensor) -> None:
         # autograd.grad rather than zero_grad + backward: the same gradients, handed straight to

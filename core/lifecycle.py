@@ -23,6 +23,7 @@ import time
 from core.checkpoint import FILENAME, CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
 from core.logger import announce, error, last_row, new_config, read_config, truncate_progress, variant, write_json_atomic
 from parameters import (
+    EARLIER_BEHAVIOUR,
     NOT_IDENTITY,
     RESUMABLE,
     ParameterError,
@@ -202,6 +203,11 @@ def open_run(argv: list[str]) -> Run:
             if args.wandb_project != recorded_project:
                 raise ParameterError(f"-wandb_project cannot change when a run continues (this run logs to {recorded_project!r})")
             state = _open_checkpoint(run_dir, config)
+            earlier = {k: v for k, v in EARLIER_BEHAVIOUR.items() if k not in config["settings"]}
+            if earlier:
+                print(f"{run_dir} was started before today's defaults of {', '.join('-' + k for k in earlier)}: it continues "
+                      f"as it started ({' '.join(f'-{k} {v}' for k, v in recorded_settings(config['settings']).__dict__.items() if k in earlier)})",
+                      flush=True)
             changes = {k: getattr(args, k) for k in RESUMABLE}
             return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
         if os.path.exists(os.path.join(run_dir, "config.json")) or os.path.exists(os.path.join(run_dir, "progress.csv")):

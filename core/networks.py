@@ -82,8 +82,7 @@ class SharedStateRepresentation(nn.Module):
         bit for bit; a GEMM's rounding depends on the batch size, and chaotic tasks amplify 1e-7 into
         a different trajectory). The layers' per-call constants (transposed weights,
         ``LayerNorm.affine``) are made once here, so the function is valid until the parameters next
-        change, i.e. for one rollout (issue 14: the policy call for 5 states inside a rollout
-        226 -> 152 µs)."""
+        change, i.e. for one rollout (the policy call for 5 states inside a rollout: 226 -> 152 µs)."""
         layers = [(lin.weight.t(), lin.bias, ln, *ln.affine()) for lin, ln in ((self.l1, self.ln1), (self.l2, self.ln2))]
 
         def phi(x: torch.Tensor) -> torch.Tensor:

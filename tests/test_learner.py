@@ -128,10 +128,10 @@ def plain_value(net, k: int, inp: torch.Tensor) -> torch.Tensor:
     return h @ net.w3[k] + net.b3[k, 0]
 
 
-def plain_pevfa(pevfa, k: int, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """V_k(cat(x, χ_k(π))) for one policy, χ computed separately for every sample."""
+def plain_pevfa(pevfa, k: int, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, layout: str) -> torch.Tensor:
+    """V_k(cat(x, χ_k(π))) for one policy, χ computed separately for every sample (``layout``: -pevfa_rows)."""
     b = x.shape[0]
-    rows = policy_rows(weight, bias).unsqueeze(0).repeat(b, 1, 1)  # [B, A, ls+1]
+    rows = policy_rows(weight, bias, layout).unsqueeze(0).repeat(b, 1, 1)  # [B, A, ls+1]
     chi = plain_encode(pevfa.encoder, k, rows)  # [B, pr]
     return plain_value(pevfa.value, k, torch.cat([x, chi], -1))
 
@@ -147,10 +147,10 @@ def plain_pevfa_loss(learner, batch: Batch, j: int) -> torch.Tensor:
     w, b = w[j], b[j]
     a_next = plain_act(learner.phi, w, b, batch.next_state)  # the current φ, ALGORITHM.md §4a
     x_next = torch.cat([batch.next_state, a_next], -1)
-    v_next = torch.minimum(*(plain_pevfa(learner.pevfa_target, k, x_next, w, b) for k in range(2)))
+    v_next = torch.minimum(*(plain_pevfa(learner.pevfa_target, k, x_next, w, b, learner.cfg.pevfa_rows) for k in range(2)))
     y = batch.reward + learner.cfg.gamma * batch.not_done * v_next
     x = torch.cat([batch.state, batch.action], -1)
-    return sum(((plain_pevfa(learner.pevfa, k, x, w, b) - y) ** 2).mean() for k in range(2))
+    return sum(((plain_pevfa(learner.pevfa, k, x, w, b, learner.cfg.pevfa_rows) - y) ** 2).mean() for k in range(2))
 
 
 # ---------------------------------------------------------------------------- policy rows
@@ -218,7 +218,7 @@ def test_pevfa_value_matches_plain():
             s = states[m : m + 1]
             a = plain_act(learner.phi, w[heads[m]], b[heads[m]], s)
             x = torch.cat([s, a], -1)
-            v = min(plain_pevfa(learner.pevfa, k, x, w[heads[m]], b[heads[m]]).item() for k in range(2))
+            v = min(plain_pevfa(learner.pevfa, k, x, w[heads[m]], b[heads[m]], learner.cfg.pevfa_rows).item() for k in range(2))
             assert got[m] == pytest.approx(v, rel=0, abs=2e-6)  # measured: 1.9e-7 (values ~0.07)
     acts = learner.act(states.numpy(), heads)
     with torch.no_grad():
@@ -420,7 +420,7 @@ def test_all_terminal_targets_equal_reward():
         q_expected = sum(((plain_value(learner.critic, k, x) - batch.reward) ** 2).mean() for k in range(2))
         w, b = learner.actors()
         v_expected = sum(
-            ((plain_pevfa(learner.pevfa, k, x, w[j], b[j]) - batch.reward) ** 2).mean() for j in range(N + 1) for k in range(2)
+            ((plain_pevfa(learner.pevfa, k, x, w[j], b[j], learner.cfg.pevfa_rows) - batch.reward) ** 2).mean() for j in range(N + 1) for k in range(2)
         )
     assert learner._pevfa_step(batch, None).item() == pytest.approx(v_expected.item(), rel=1e-5)
     noise = learner._draws(16, actor_step=False, use_ea_loss=False).noise
@@ -477,8 +477,9 @@ def test_policy_delay_counter_restarts_every_generation():
     assert {float(st["step"]) for st in learner.critic_opt.state.values()} == {6.0}
 
 
-def test_reference_pevfa_rows_layout():
-    """``-reference_pevfa_rows``: the authors' flatten-and-reshape, from the same single definition."""
+def test_pevfa_rows_layouts():
+    """``-pevfa_rows``: the authors' flatten-and-reshape (the default) and the paper's true rows, from one
+    definition; the learner runs with either and they train the PeVFA differently."""
     w = torch.arange(2 * A * 4, dtype=torch.float32).reshape(2, A, 4)
     b = -torch.arange(1, 2 * A + 1, dtype=torch.float32).reshape(2, A)
     ref = policy_rows(w, b, layout="reference")
@@ -486,10 +487,14 @@ def test_reference_pevfa_rows_layout():
         expected = torch.cat([w[m].flatten(), b[m]]).reshape(A, 5)  # the reference's per-head reshape
         assert torch.equal(ref[m], expected)
     assert torch.equal(ref[0, 0], torch.cat([w[0, 0], w[0, 1, :1]]))  # row 0 straddles W[0] and W[1]
+    assert torch.equal(ref[:, -1, -A:], b)  # every bias in the last row
     assert not torch.equal(ref, policy_rows(w, b))
-    learner = make_learner(pevfa_rows="reference")
+    assert LearnerConfig(state_dim=S, action_dim=A).pevfa_rows == "reference"
+    learner = make_learner()
     mem = make_memory(64)
-    learner.train_iterations(mem, 2, evo_times=1)  # the learner runs with it
-    other = make_learner(pevfa_rows="rows")
+    learner.train_iterations(mem, 2, evo_times=1)
+    other = make_learner(pevfa_rows="paper")
     other.train_iterations(mem, 2, evo_times=1)
     assert not torch.equal(learner.pevfa.encoder.w1, other.pevfa.encoder.w1)
+    with pytest.raises(ValueError, match="pevfa_rows must be one of"):
+        make_learner(pevfa_rows="rows")

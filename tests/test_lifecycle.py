@@ -216,15 +216,21 @@ def test_a_folder_of_other_settings_and_a_new_wandb_project_are_refused(seed1_ru
 
 
 def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
-    """config.json of a run started before -compile, -reference_pevfa_rows and -capture_video existed:
-    its settings read back with those flags off and every recorded value kept, and the learner builds."""
+    """config.json of a run started before -compile, -pevfa_rows, -phi_grad and -capture_video existed:
+    its settings read back with the flags added since off, the learner variants it ran with (true rows
+    unless -reference_pevfa_rows was given, the pre-step φ gradient), every recorded value kept, and the
+    learner builds. Today's runs record today's defaults (the reference's rows and gradient)."""
     from core.agent import learner_config
     from parameters import recorded_settings
 
     settings = json.loads((seed1_run / "config.json").read_text())["settings"]
-    old = {k: v for k, v in settings.items() if k not in ("compile", "reference_pevfa_rows", "capture_video")}
-    args = recorded_settings(old)
-    assert (args.compile, args.reference_pevfa_rows, args.capture_video) == (False, False, False)
-    assert all(getattr(args, k) == v for k, v in old.items())
-    cfg = learner_config(args, 17, 6)
-    assert cfg.pevfa_rows == "rows" and cfg.compile is False and cfg.K == settings["K"]
+    assert (settings["pevfa_rows"], settings["phi_grad"]) == ("reference", "reference")
+    old = {k: v for k, v in settings.items() if k not in ("compile", "pevfa_rows", "phi_grad", "capture_video")}
+    for flag, layout in ((None, "paper"), (False, "paper"), (True, "reference")):
+        recorded = old if flag is None else {**old, "reference_pevfa_rows": flag}
+        args = recorded_settings(recorded)
+        assert (args.compile, args.capture_video, args.pevfa_rows, args.phi_grad) == (False, False, layout, "paper")
+        assert not hasattr(args, "reference_pevfa_rows")
+        assert all(getattr(args, k) == v for k, v in old.items())
+        cfg = learner_config(args, 17, 6)
+        assert (cfg.pevfa_rows, cfg.phi_grad, cfg.compile, cfg.K) == (layout, "paper", False, settings["K"])

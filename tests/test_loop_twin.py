@@ -120,7 +120,6 @@ class PlainLoop:
         self.low, self.high = space.low.astype(np.float64), space.high.astype(np.float64)
         s_dim, self.a_dim = self.env.observation_space.shape[0], space.shape[0]
         settings = {f.name: getattr(args, f.name) for f in fields(LearnerConfig) if hasattr(args, f.name)}
-        settings["pevfa_rows"] = "reference" if args.reference_pevfa_rows else "rows"
         torch.manual_seed(args.seed)  # the networks' initialisation
         self.learner = ERLRe2Learner(LearnerConfig(state_dim=s_dim, action_dim=self.a_dim, **settings), "cpu", seed=args.seed)
         self.buffer = PlainBuffer()
@@ -412,10 +411,11 @@ CASES = {
                   "stored in lockstep order, episodes of different lengths", "sync: into the weakest", "warm-up: SSNE epoch",
                   "crossing init_steps: synced"}),
     # Full episodes that terminate or reach the time limit; the fitness is their mean over two. Without the
-    # warm-up's SSNE epochs (-skip_warmup_evolution; every other case has them).
-    "hopper-mc-num_evals2-skip_warmup_evolution": (
+    # warm-up's SSNE epochs (-skip_warmup_evolution; every other case has them), and with the learner's
+    # paper variants (the other cases run its defaults), which the loop must pass on.
+    "hopper-mc-num_evals2-skip_warmup_evolution-paper": (
         ["-env", "Hopper-v4", "-pop_size", "3", "-theta", "1", "-num_evals", "2", "-max_episode_steps", "30",
-         "-init_steps", "60", "-skip_warmup_evolution"], 6,
+         "-init_steps", "60", "-skip_warmup_evolution", "-pevfa_rows", "paper", "-phi_grad", "paper"], 6,
         ALWAYS | {"fitness mc", "MC: terminated", "MC: mean over num_evals > 1", "stored in lockstep order, episodes of different lengths",
                   "warm-up: no SSNE epoch"}),
     # HalfCheetah only truncates: with H (30) past the time limit (20) every H-step episode bootstraps after a

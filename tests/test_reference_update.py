@@ -96,12 +96,15 @@ class PolicyEncoder(nn.Module):
         self.l2 = linear(src.w2[k].t(), src.b2[k, 0])
         self.l3 = linear(src.w3[k].t(), src.b3[k, 0])
 
-    def forward(self, weight, bias):
-        """χ(π): each row ``[W[j], b[j]]`` encoded on its own, the A codes averaged."""
-        codes = []
-        for j in range(weight.shape[0]):
-            row = torch.cat([weight[j], bias[j : j + 1]])
-            codes.append(self.l3(F.leaky_relu(self.l2(F.leaky_relu(self.l1(row))))))
+    def forward(self, weight, bias, layout: str):
+        """χ(π): each row encoded on its own, the A codes averaged. ``paper``: row j is ``[W[j], b[j]]``;
+        ``reference``: the authors' rows, ``[W.flatten(), b]`` cut into A pieces of ls+1 numbers."""
+        if layout == "paper":
+            rows = [torch.cat([weight[j], bias[j : j + 1]]) for j in range(weight.shape[0])]
+        else:
+            flat, width = torch.cat([weight.flatten(), bias]), weight.shape[1] + 1
+            rows = [flat[j * width : (j + 1) * width] for j in range(weight.shape[0])]
+        codes = [self.l3(F.leaky_relu(self.l2(F.leaky_relu(self.l1(row))))) for row in rows]
         return torch.stack(codes).mean(0)
 
 
@@ -131,6 +134,7 @@ class PlainLearner:
         }
         self.opt = {k: torch.optim.Adam(self.params(k), lr=cfg.lr, foreach=False, fused=False) for k in self.nets}
         self.clipped = []  # pre-clip gradient norms, to prove the clip was active
+        self.rl_head_in_l_ea = False  # whether L_ea ever read the RL head (after its step, in the reference variant)
 
     def params(self, key: str) -> list[nn.Parameter]:
         return [p for m in self.nets[key] for p in m.parameters()]
@@ -154,6 +158,7 @@ class PlainLearner:
 
     def iteration(self, batch: Batch, policy_step: bool, use_ea_loss: bool) -> None:
         cfg, g = self.cfg, self.generator
+        self.use_ea_loss = use_ea_loss
         s, a, r, s2, nd = batch
         # a. PeVFA fit on one actor drawn from the N+1 (all of them with use_all).
         if cfg.EA:
@@ -167,11 +172,11 @@ class PlainLearner:
                 with torch.no_grad():
                     f2 = self.phi(s2)
                     x2 = torch.cat([s2, torch.tanh(f2 @ w.t() + b)], 1) if cfg.OFF_TYPE == 1 else f2
-                    v2 = [self.v_t[k](torch.cat([x2, self.enc_t[k](w, b).expand(B, -1)], 1)) for k in range(2)]
+                    v2 = [self.v_t[k](torch.cat([x2, self.enc_t[k](w, b, cfg.pevfa_rows).expand(B, -1)], 1)) for k in range(2)]
                     y = r + cfg.gamma * nd * torch.min(v2[0], v2[1])
                 x = torch.cat([s, a], 1) if cfg.OFF_TYPE == 1 else self.phi(s).detach()
                 for k in range(2):
-                    loss = loss + F.mse_loss(self.v[k](torch.cat([x, self.enc[k](w, b).expand(B, -1)], 1)), y)
+                    loss = loss + F.mse_loss(self.v[k](torch.cat([x, self.enc[k](w, b, cfg.pevfa_rows).expand(B, -1)], 1)), y)
             self.step("pevfa", loss)
         # b. Critic: TD3 (twin min, smoothed target action) or DDPG (one critic).
         with torch.no_grad():
@@ -184,30 +189,66 @@ class PlainLearner:
         self.step("critic", sum(F.mse_loss(q(torch.cat([s, a], 1)), y) for q in self.q))
         if not policy_step:
             return
-        # c. Actor: the RL head on L_rl, φ on actor_alpha·L_rl + EA_actor_alpha·L_ea, both at the
-        #    pre-step parameters; then every target soft-updated.
-        feat = self.phi(s)
-        l_rl = -self.q[0](torch.cat([s, self.head(feat).tanh()], 1)).mean()
-        phi_loss = cfg.actor_alpha * l_rl
-        if cfg.EA and use_ea_loss:
-            picked = torch.randperm(cfg.pop_size + 1, generator=g)[: cfg.K].tolist()
-            l_ea = 0.0
-            for i in picked:
-                w, b = self.actor(i)
-                with torch.no_grad():
-                    chi = self.enc[0](w, b)
-                x = torch.cat([s, torch.tanh(feat @ w.t() + b)], 1) if cfg.OFF_TYPE == 1 else feat
-                l_ea = l_ea - self.v[0](torch.cat([x, chi.expand(B, -1)], 1)).mean()
-            phi_loss = phi_loss + cfg.EA_actor_alpha * l_ea
-        head_grads = torch.autograd.grad(l_rl, self.params("head"), retain_graph=True)
-        phi_grads = torch.autograd.grad(phi_loss, self.params("phi"))
-        self.step("head", grads=list(head_grads))
-        self.step("phi", grads=list(phi_grads))
+        # c. Actor: the RL head on L_rl, φ on actor_alpha·L_rl + EA_actor_alpha·L_ea; then every target
+        #    soft-updated.
+        if cfg.phi_grad == "paper":
+            self.actor_step_paper(s)
+        else:
+            self.actor_step_reference(s)
         with torch.no_grad():
             for key in self.nets:
                 for net, target in zip(self.nets[key], self.targets[key]):
                     for p, p_t in zip(net.parameters(), target.parameters()):
                         p_t.copy_(cfg.tau * p + (1 - cfg.tau) * p_t)
+
+    def l_ea(self, s: torch.Tensor, feat: torch.Tensor) -> torch.Tensor | None:
+        """``Σ_k −mean V1(s, π_k(φ(s)), χ(π_k))`` over K actors drawn now (None: no L_ea this iteration)."""
+        cfg = self.cfg
+        if not (cfg.EA and self.use_ea_loss):
+            return None
+        picked = torch.randperm(cfg.pop_size + 1, generator=self.generator)[: cfg.K].tolist()
+        self.rl_head_in_l_ea |= cfg.pop_size in picked
+        loss = 0.0
+        for i in picked:
+            w, b = self.actor(i)
+            with torch.no_grad():
+                chi = self.enc[0](w, b, cfg.pevfa_rows)
+            x = torch.cat([s, torch.tanh(feat @ w.t() + b)], 1) if cfg.OFF_TYPE == 1 else feat
+            loss = loss - self.v[0](torch.cat([x, chi.expand(B, -1)], 1)).mean()
+        return loss
+
+    def actor_step_paper(self, s: torch.Tensor) -> None:
+        """The paper's equations: both gradients at the pre-step parameters, then both steps."""
+        cfg = self.cfg
+        feat = self.phi(s)
+        l_rl = -self.q[0](torch.cat([s, self.head(feat).tanh()], 1)).mean()
+        phi_loss = cfg.actor_alpha * l_rl
+        l_ea = self.l_ea(s, feat)
+        if l_ea is not None:
+            phi_loss = phi_loss + cfg.EA_actor_alpha * l_ea
+        head_grads = torch.autograd.grad(l_rl, self.params("head"), retain_graph=True)
+        phi_grads = torch.autograd.grad(phi_loss, self.params("phi"))
+        self.step("head", grads=list(head_grads))
+        self.step("phi", grads=list(phi_grads))
+
+    def actor_step_reference(self, s: torch.Tensor) -> None:
+        """The authors' code on torch 1.1: the head is stepped first on L_rl; φ's share of L_rl is then
+        ``[dL_rl/da(a_old) ⊙ (1 − a_old²)] · W_new`` (pre-step action, post-step head weight), and L_ea is
+        built after the head's step (the RL head, when drawn, enters it at its new parameters)."""
+        cfg = self.cfg
+        feat = self.phi(s)
+        a_old = self.head(feat.detach()).tanh()
+        l_rl = -self.q[0](torch.cat([s, a_old], 1)).mean()
+        (dl_da,) = torch.autograd.grad(l_rl, a_old, retain_graph=True)
+        self.step("head", l_rl)  # the library's Adam on the head's gradient of L_rl
+        w_new = self.head.weight.detach()
+        dl_dfeat = cfg.actor_alpha * (dl_da * (1 - a_old.detach() ** 2)) @ w_new
+        phi_grads = torch.autograd.grad(feat, self.params("phi"), grad_outputs=dl_dfeat, retain_graph=True)
+        l_ea = self.l_ea(s, feat)
+        if l_ea is not None:
+            ea_grads = torch.autograd.grad(cfg.EA_actor_alpha * l_ea, self.params("phi"))
+            phi_grads = [g + h for g, h in zip(phi_grads, ea_grads)]
+        self.step("phi", grads=list(phi_grads))
 
 
 # ---------------------------------------------------------------------- learner ↔ plain correspondence
@@ -345,12 +386,22 @@ COMPILED = {"compiled-td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1
                                            "compile": True, "ea_loss_from": 2}}
 
 
-@pytest.mark.parametrize("case", list(CASES) + list(COMPILED))
-def test_whole_update_equals_plain_implementation(case):
-    kw = dict(CASES.get(case) or COMPILED[case])
+# The learner's variants of step c and of the PeVFA's input: the defaults (the authors' code: its row
+# layout and torch 1.1's φ gradient), the paper's version of each alone, and both.
+VARIANTS = {"reference": {}, "paper_rows": {"pevfa_rows": "paper"}, "paper_grad": {"phi_grad": "paper"},
+            "paper": {"pevfa_rows": "paper", "phi_grad": "paper"}}
+COMPILED_VARIANTS = ("reference", "paper")
+
+
+@pytest.mark.parametrize("case,variant", [(c, v) for c in CASES for v in VARIANTS]
+                         + [(c, v) for c in COMPILED for v in COMPILED_VARIANTS])
+def test_whole_update_equals_plain_implementation(case, variant):
+    kw = dict(CASES.get(case) or COMPILED[case]) | VARIANTS[variant]
     ea_loss_from = kw.pop("ea_loss_from", 0)  # iterations before it run without L_ea (evo_times = 0)
     use_ea_loss = kw.pop("use_ea_loss", True)
     cfg = LearnerConfig(state_dim=S, action_dim=A, pop_size=N, pr=16, batch_size=B, **kw)
+    if cfg.compile:  # each compiled case starts from empty caches: earlier learners' graphs would count
+        torch._dynamo.reset()  # against dynamo's recompile limit, and past it frames silently run eagerly
     learner = perturbed_learner(cfg)
     plain = PlainLearner(learner)
     assert compare(learner, plain) == 0.0  # loaded exactly
@@ -361,9 +412,11 @@ def test_whole_update_equals_plain_implementation(case):
         learner._iteration(batch, policy_step=policy_step, use_ea_loss=ea)
         plain.iteration(batch, policy_step, ea)
         worst = compare(learner, plain)
-        print(f"{case} iteration {it}: largest difference {worst:.3e}")
-        assert worst <= TOL, f"{case}: iteration {it} differs from the plain implementation by {worst:.3e}"
+        print(f"{case} [{variant}] iteration {it}: largest difference {worst:.3e}")
+        assert worst <= TOL, f"{case} [{variant}]: iteration {it} differs from the plain implementation by {worst:.3e}"
     assert max(plain.clipped) > 10 * cfg.grad_clip, "the gradient clip was never active"
+    if cfg.EA and use_ea_loss and cfg.K >= 2:  # the draws are the generator's, the same on every machine
+        assert plain.rl_head_in_l_ea, "L_ea never read the RL head: its post-step parameters are not checked"
     assert learner.generator.get_state().equal(plain.generator.get_state()), "different random draws"
 
 

@@ -140,6 +140,10 @@ def test_humanoid_run(tmp_path):
     (["-theta", "x"], "argument -theta: invalid float value: 'x'"),
     (["-checkpoint_minutes", "-1"], "-checkpoint_minutes must be >= 0"),
     (["-tag", "a/b"], "argument -tag: must be 1-40 characters"),
+    (["-phi_grad", "torch"], "argument -phi_grad: invalid choice: 'torch' (choose from 'reference', 'paper')"),
+    (["-pevfa_rows", "rows"], "argument -pevfa_rows: invalid choice: 'rows' (choose from 'reference', 'paper')"),
+    (["-reference_pevfa_rows"], ("-reference_pevfa_rows no longer exists: the reference's rows are the default now; "
+                                 "-pevfa_rows {reference,paper} chooses the layout")),
 ])
 def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path):
     if "-logdir" not in argv:

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The evidence campaign for the authors'-code defaults (-pevfa_rows reference, -phi_grad reference), in
+# two parts, from one frozen commit, two jobs at a time, one torch thread each, nice 19:
+#
+#   part 1 (results/reference_defaults/): HalfCheetah-v4, seeds 1-3, 200k frames: the defaults (group
+#           erl_re2) and the reference rows with the paper's pre-step φ gradient (group phi_grad_paper,
+#           -phi_grad paper): the rows' effect alone, beside results/after_fix/ (both paper variants,
+#           the earlier defaults);
+#   part 2 (results/1M/): HalfCheetah-v4 and Hopper-v4, seeds 1-3, the defaults, 1M frames. Part 1's
+#           default HalfCheetah runs are the first 200k frames of these (they run in $OUT/1M/erl_re2):
+#           the same command with -num_frames 1000000 extends each finished 200k run from its final
+#           checkpoint, exactly as a 1M run would have continued (transitions do not depend on the budget);
+#           --copy puts their rows up to 200k into results/reference_defaults/erl_re2/.
+#
+# Start-or-resume: run it again (in a new session, after any interruption) and every unfinished run
+# continues from its checkpoint (written every 10 minutes and every 10k frames); finished runs exit at
+# once. Run folders and checkpoints live under $OUT, outside the repository.
+#
+#   git -C /work/main worktree add --detach /work/campaign-src <commit>     # once: the frozen commit
+#   SRC=/work/campaign-src OUT=/work/campaign nohup bash /work/campaign-src/results/run_campaign.sh \
+#       >> /work/campaign/driver.log 2>&1 &
+#   bash results/run_campaign.sh --copy      # any time: copy config.json, progress.csv and job logs of
+#                                            # the runs so far into results/ (no checkpoints)
+#
+# Pause for a benchmark with `pkill -STOP -f campaign-src/run_re2.py` (and -CONT after).
+set -euo pipefail
+SRC=${SRC:-/work/campaign-src}
+OUT=${OUT:-/work/campaign}
+REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
+export SRC OUT PYTHON=${PYTHON:-python}
+
+copy_run() {  # copy_run <run folder> <destination folder> [last frame count]: config.json, progress.csv,
+  #            the latter cut after its first row at or past the frame count when one is given
+  mkdir -p "$2"
+  cp "$1/config.json" "$2/"
+  if [ -n "${3:-}" ]; then
+    awk -F, -v last="$3" 'NR == 1 { print; next } { print } $1 + 0 >= last + 0 { exit }' "$1/progress.csv" > "$2/progress.csv"
+  else
+    cp "$1/progress.csv" "$2/"
+  fi
+}
+
+copy() {  # the committed part of each run (no checkpoints), and the job logs
+  local run name
+  for run in "$OUT"/1M/erl_re2/*__seed*/ "$OUT"/reference_defaults/phi_grad_paper/*__seed*/; do
+    [ -f "$run/progress.csv" ] || continue
+    name=$(basename "$run")
+    case "$run" in
+      */1M/*) copy_run "$run" "$REPO/results/1M/erl_re2/$name"
+              case "$name" in HalfCheetah*) copy_run "$run" "$REPO/results/reference_defaults/erl_re2/$name" 200000 ;; esac ;;
+      *)      copy_run "$run" "$REPO/results/reference_defaults/phi_grad_paper/$name" ;;
+    esac
+  done
+  for jobs in 1M/erl_re2 reference_defaults/phi_grad_paper; do
+    [ -d "$OUT/$jobs/jobs" ] || continue
+    mkdir -p "$REPO/results/$jobs/jobs"
+    cp "$OUT/$jobs/jobs/"*.log "$REPO/results/$jobs/jobs/"
+  done
+}
+
+if [ "${1:-}" = "--copy" ]; then copy; exit 0; fi
+
+run_one() {  # run_one <part> <group> <env> <seed> <frames> [extra flags...]
+  local part=$1 group=$2 env=$3 seed=$4 frames=$5; shift 5
+  local dir="$OUT/$part/$group" rc=0
+  mkdir -p "$dir/jobs"
+  echo "$(date -u +%FT%TZ) start $part/$group $env seed $seed to $frames frames"
+  OMP_NUM_THREADS=1 nice -n 19 "$PYTHON" "$SRC/run_re2.py" -env "$env" -seed "$seed" -num_frames "$frames" \
+    -logdir "$dir" -threads 1 -wandb_mode disabled -checkpoint_every 10000 -checkpoint_minutes 10 "$@" \
+    >> "$dir/jobs/${env}__seed${seed}.log" 2>&1 || rc=$?
+  echo "$(date -u +%FT%TZ) exit $rc $part/$group $env seed $seed"
+}
+export -f run_one
+
+{
+  for seed in 1 2 3; do  # part 1: HalfCheetah to 200k, both arms, seed by seed
+    echo "1M erl_re2 HalfCheetah-v4 $seed 200000"
+    echo "reference_defaults phi_grad_paper HalfCheetah-v4 $seed 200000 -phi_grad paper"
+  done
+  for seed in 1 2 3; do  # part 2: the same HalfCheetah runs extended to 1M, and Hopper to 1M
+    echo "1M erl_re2 HalfCheetah-v4 $seed 1000000"
+    echo "1M erl_re2 Hopper-v4 $seed 1000000"
+  done
+} | xargs -P 2 -L 1 bash -c 'run_one "$@"' _
+echo "$(date -u +%FT%TZ) campaign: every job has exited"
