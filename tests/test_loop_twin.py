@@ -44,14 +44,6 @@ EPS = 2.0**-52
 COMMON = ["-test_episodes", "2", "-batch_size", "16", "-wandb_mode", "disabled", "-seed", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------------- the plain loop
 @dataclass
 class Episode:
@@ -402,11 +394,11 @@ def situations(plain: PlainLoop) -> set[str]:
 
 ALWAYS = {"warm-up: no learner iteration", "crossing init_steps: random actions past init_steps",
           "crossing init_steps: learner iterations", "RL: exploration noise", "iterations include the population's frames"}
+# name: (flags, generations, the situations the run must go through)
 CASES = {
     # Hopper terminates: H-step episodes end by a termination inside H or are cut at H, at different lengths.
     "hopper-h_step-sync1": (
-        ["-env", "Hopper-v4", "-pop_size", "5", "-theta", "0", "-time_steps", "15", "-max_episode_steps", "40",
-         "-init_steps", "80", "-sync_period", "1"], 10,
+        "-env Hopper-v4 -pop_size 5 -theta 0 -time_steps 15 -max_episode_steps 40 -init_steps 80 -sync_period 1", 10,
         ALWAYS | {"fitness h_step", "H: terminated inside H", "H: cut at H, bootstrapped", "report: both tests ran",
                   "stored in lockstep order, episodes of different lengths", "sync: into the weakest", "warm-up: SSNE epoch",
                   "crossing init_steps: synced"}),
@@ -414,33 +406,33 @@ CASES = {
     # warm-up's SSNE epochs (-skip_warmup_evolution; every other case has them), and with the learner's
     # paper variants (the other cases run its defaults), which the loop must pass on.
     "hopper-mc-num_evals2-skip_warmup_evolution-paper": (
-        ["-env", "Hopper-v4", "-pop_size", "3", "-theta", "1", "-num_evals", "2", "-max_episode_steps", "30",
-         "-init_steps", "60", "-skip_warmup_evolution", "-pevfa_rows", "paper", "-phi_grad", "paper"], 6,
-        ALWAYS | {"fitness mc", "MC: terminated", "MC: mean over num_evals > 1", "stored in lockstep order, episodes of different lengths",
-                  "warm-up: no SSNE epoch"}),
+        ("-env Hopper-v4 -pop_size 3 -theta 1 -num_evals 2 -max_episode_steps 30 -init_steps 60 -skip_warmup_evolution "
+         "-pevfa_rows paper -phi_grad paper"), 6,
+        ALWAYS | {"fitness mc", "MC: terminated", "MC: mean over num_evals > 1", "warm-up: no SSNE epoch",
+                  "stored in lockstep order, episodes of different lengths"}),
     # HalfCheetah only truncates: with H (30) past the time limit (20) every H-step episode bootstraps after a
     # truncation. Its episodes all last 20 steps, so the run's draws do not depend on the physics: the MC-or-H
     # coin gives both kinds, and the generation that crosses init_steps (3, a sync generation with
     # sync_period 3) syncs into slot 1, the weakest of the all-zero fitness (0) being the new elite.
     "cheetah-truncation-sync3": (
-        ["-env", "HalfCheetah-v4", "-pop_size", "3", "-theta", "0.5", "-time_steps", "30", "-max_episode_steps", "20",
-         "-init_steps", "50", "-sync_period", "3"], 8,
+        "-env HalfCheetah-v4 -pop_size 3 -theta 0.5 -time_steps 30 -max_episode_steps 20 -init_steps 50 -sync_period 3", 8,
         ALWAYS | {"fitness mc", "fitness h_step", "H: truncated inside H, bootstrapped", "MC: truncated",
                   "sync: skipped by sync_period", "sync: into the new elite's successor", "report: both tests ran",
                   "crossing init_steps: synced"}),
     "hopper-rl_only": (
-        ["-env", "Hopper-v4", "-RL", "-max_episode_steps", "40", "-init_steps", "60"], 6,
+        "-env Hopper-v4 -RL -max_episode_steps 40 -init_steps 60", 6,
         (ALWAYS - {"iterations include the population's frames"}) | {"fitness none"}),
     "cheetah-ea_only": (
-        ["-env", "HalfCheetah-v4", "-EA", "-pop_size", "3", "-max_episode_steps", "20"], 3,
+        "-env HalfCheetah-v4 -EA -pop_size 3 -max_episode_steps 20", 3,
         {"fitness mc", "MC: truncated", "report: one test ran, its score negative"}),
 }
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("case", list(CASES))
 def test_generation_loop_equals_plain_loop(case, tmp_path):
-    argv, generations, required = CASES[case]
-    plain = run_both(argv, generations, tmp_path)
+    flags, generations, required = CASES[case]
+    plain = run_both(flags.split(), generations, tmp_path)
     seen = situations(plain)
     assert not any("???" in s for s in seen), sorted(seen)
     assert required <= seen, f"{case}: these situations never happened: {sorted(required - seen)}"
