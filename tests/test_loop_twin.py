@@ -14,7 +14,7 @@ run and which of them step the actor, what is synced where, what the selection r
 reported scores are.
 
 After every generation the run's logged row (timing aside), its replay buffer, its population heads
-and its whole learner (parameters, targets, buffers, generator) must equal the plain loop's. Each
+and its whole learner (parameters, targets, optimiser states, generator) must equal the plain loop's. Each
 case also asserts that the situations it exists for actually happened in the run (a termination
 inside H, a truncation inside H, ...), read off the plain loop's own record.
 
@@ -311,12 +311,25 @@ def compare_generation(agent: Agent, plain: PlainLoop, row: dict, agent_fitness:
     theirs = plain.learner.state_dict()
     for name, tensor in agent.learner.state_dict().items():
         assert torch.equal(tensor, theirs[name]), f"generation {g}: the learner's {name} differs (by up to {(tensor - theirs[name]).abs().max():.2e})"
+    assert identical(agent.learner.checkpoint_state(), plain.learner.checkpoint_state()), \
+        f"generation {g}: the learners' optimiser states or loss sums differ"
     if plain.champion is None:
         assert agent.champion is None
     else:
         ours = dict(agent.champion)
         assert abs(ours.pop("fitness") - plain.champion["fitness"]) <= rec.tol.get("fitness_max", 0.0)
         assert ours == {k: v for k, v in plain.champion.items() if k != "fitness"}, f"generation {g}: champion {agent.champion}"
+
+
+def identical(a, b) -> bool:
+    """Nested dicts, lists and tensors equal, tensors bit for bit."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def run_both(argv: list[str], generations: int, logdir) -> PlainLoop:
@@ -336,9 +349,10 @@ def run_both(argv: list[str], generations: int, logdir) -> PlainLoop:
         for name, tensor in agent.learner.state_dict().items():
             assert torch.equal(tensor, plain.learner.state_dict()[name]), f"initial {name} differs"
         for _ in range(generations):
+            epochs = len(ranked)
             row = agent.train()
             plain.generation_step()
-            compare_generation(agent, plain, row, ranked[-1] if ranked else None)
+            compare_generation(agent, plain, row, ranked[-1] if len(ranked) > epochs else None)
     finally:
         agent.close()
         plain.close()
