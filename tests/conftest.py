@@ -4,7 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from test_run import TINY, run
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (bit-identical comparisons within it), the count restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -147,7 +147,7 @@ def test_bad_run_directory_is_one_line_exit_2(case, small_run, tmp_path, capsys)
     expected = {"missing_dir": "no such directory", "no_config": "no readable config.json", "bad_config": "no readable config.json",
                 "no_checkpoint": "no checkpoint at", "truncated": "not a readable checkpoint",
                 "foreign": "not an ERL-Re2 checkpoint", "other_run": "belongs to run 'someone-else'",
-                "altered": "checkpoint"}[case]
+                "altered": "is corrupt: its content does not match its SHA-256 checksum"}[case]
     assert err.count("\n") == 1 and err.startswith("python -m core.evaluate: error: RUN_DIR") and expected in err, err
 
 

@@ -1,4 +1,6 @@
+import itertools
 import json
+import math
 
 import numpy as np
 import pytest
@@ -141,8 +143,38 @@ def test_iqm_of_known_finals(tmp_path, finals, by_hand):
         write_run(tmp_path, seed, [1000, 5000], [0.0, final])
     groups = group_runs(find_runs([tmp_path]))
     point, lo, hi = stats.iqm_with_ci(plot.final_scores(groups[("HalfCheetah", "ERL-Re2")])[1][:, None])
-    assert point == pytest.approx(by_hand) and lo <= point <= hi and lo >= min(finals) and hi <= max(finals)
-    assert _cells(summary_table(groups), "HalfCheetah", "ERL-Re2")[4].startswith(f"{by_hand:.2f} [")
+    assert point == pytest.approx(by_hand)
+    assert _cells(summary_table(groups), "HalfCheetah", "ERL-Re2")[4] == f"{by_hand:.2f} [{plot._num(lo)}, {plot._num(hi)}]"
+
+
+def exact_bootstrap_quantile(finals: list[float]):
+    """The quantile function of the IQM over every resample (with replacement) of ``finals``: each
+    multiset of seeds weighted by its multinomial probability. IQM of n seeds: the mean of the sorted
+    middle, int(n/4) cut at each end (rliable's trimmed mean)."""
+    n = len(finals)
+    combos = np.array(list(itertools.combinations_with_replacement(range(n), n)))
+    counts = np.stack([np.bincount(c, minlength=n) for c in combos])
+    weight = math.factorial(n) / np.prod([[math.factorial(k) for k in row] for row in counts], axis=1) / n**n
+    cut = n // 4
+    values = np.sort(np.asarray(finals)[combos], axis=1)[:, cut:n - cut].mean(axis=1)
+    order = np.argsort(values)
+    cdf = np.cumsum(weight[order])
+    assert cdf[-1] == pytest.approx(1.0)
+    return lambda q: values[order][np.searchsorted(cdf, q)]
+
+
+def test_interval_is_the_95_percent_bootstrap_interval():
+    """The reported interval is the 95 % percentile interval of the bootstrap distribution of the IQM:
+    its ends lie between the exact distribution's 1.5 % and 3.5 % (96.5 % and 98.5 %) quantiles, a band
+    of ±4.5 standard errors of a 2.5 % quantile estimated from 5000 resamples, which excludes the ends of
+    a 90 % or a 99 % interval for these scores."""
+    finals = [10.0, 1.0, 7.0, 3.0, 5.0, 2.0, 8.0, 100.0]
+    quantile = exact_bootstrap_quantile(finals)
+    _, lo, hi = stats.iqm_with_ci(np.array(finals)[:, None], reps=5000)
+    assert quantile(0.015) <= lo <= quantile(0.035) and quantile(0.965) <= hi <= quantile(0.985), (lo, hi)
+    # The band tells the levels apart here: a 90 % interval ends outside it, and so does a 99 % one.
+    assert quantile(0.05) > quantile(0.035) and quantile(0.95) < quantile(0.965)
+    assert quantile(0.005) < quantile(0.015) and quantile(0.995) > quantile(0.985)
 
 
 def test_bootstrap_is_reproducible_and_leaves_numpy_alone():

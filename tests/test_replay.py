@@ -159,9 +159,9 @@ def test_state_dict_round_trip():
 def test_load_state_dict_rejects_other_shapes():
     mem = ReplayMemory(S, A, capacity=10)
     mem.add(*transitions(range(3)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^replay buffer shape does not match this run$"):
         ReplayMemory(S, A, capacity=20).load_state_dict(mem.state_dict())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^replay buffer shape does not match this run$"):
         ReplayMemory(S + 1, A, capacity=10).load_state_dict(mem.state_dict())
 
 

@@ -1,71 +1,20 @@
-"""Batched lockstep episodes give the same returns and stored transitions as the same episodes
-played one by one (so that running them in lockstep, for speed, changes no number)."""
+"""Rollouts store a terminal mask only for terminations (ALGORITHM.md §2).
+
+That lockstep episodes equal the same episodes played one by one, bit for bit (returns, lengths,
+last observations and the stored transitions in order), is checked by tests/test_loop_twin.py, whose
+plain generation loop plays every population, RL and test episode of a run on its own, on Hopper
+(terminations, episodes of different lengths, H-step returns) and HalfCheetah (truncations)."""
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import pytest
-import torch
 
-from core.ddpg import ERLRe2Learner, LearnerConfig
 from core.replay_memory import ReplayMemory
 from core.rollout import EnvPool, run_episodes
 
-TOL = {"rtol": 1e-5, "atol": 1e-5}
-
-
-def setup(env_id: str, m: int, steps: int):
-    torch.manual_seed(0)
-    pool = EnvPool(env_id, m, max_episode_steps=steps)
-    learner = ERLRe2Learner(LearnerConfig(state_dim=pool.state_dim, action_dim=pool.action_dim, pop_size=m))
-    return pool, learner
-
-
-def episodes_from_memory(memory: ReplayMemory, lengths: np.ndarray, batched: bool) -> list[np.ndarray]:
-    """Split stored rows back into episodes (lockstep stores one row per live episode per step)."""
-    rows = memory.data[: memory.size].numpy()
-    if not batched:
-        return np.split(rows, np.cumsum(lengths)[:-1])
-    out, k = [[] for _ in lengths], 0
-    for t in range(lengths.max()):
-        for e in range(len(lengths)):
-            if t < lengths[e]:
-                out[e].append(rows[k])
-                k += 1
-    return [np.stack(o) for o in out]
-
-
-@pytest.mark.parametrize(("env_id", "steps", "horizon", "gamma"), [
-    ("HalfCheetah-v4", 60, None, 1.0),  # full episodes, time-limit truncation
-    ("Hopper-v4", 200, None, 1.0),  # episodes of different lengths that terminate
-    ("Hopper-v4", 200, 40, 0.99),  # H-step returns, cut at H or terminated before
-])
-def test_lockstep_equals_one_by_one(env_id, steps, horizon, gamma):
-    m = 4
-    pool, learner = setup(env_id, m, steps)
-    heads, seeds = np.arange(m), [11, 12, 13, 14]
-    memory = ReplayMemory(pool.state_dim, pool.action_dim, 10_000)
-    batched = run_episodes(pool, lambda obs, idx: learner.act(obs, heads[idx]), seeds, horizon, gamma, memory)
-
-    singles, single_memory = [], ReplayMemory(pool.state_dim, pool.action_dim, 10_000)
-    for i in range(m):
-        h = heads[i : i + 1]
-        singles.append(run_episodes(pool, lambda obs, idx, h=h: learner.act(obs, h[idx]), [seeds[i]], horizon, gamma, single_memory))
-
-    assert np.array_equal(batched.lengths, [s.lengths[0] for s in singles])
-    assert np.array_equal(batched.terminated, [s.terminated[0] for s in singles])
-    np.testing.assert_allclose(batched.returns, [s.returns[0] for s in singles], **TOL)
-    np.testing.assert_allclose(batched.last_obs, np.concatenate([s.last_obs for s in singles]), **TOL)
-    assert memory.size == single_memory.size == batched.frames
-    for a, b in zip(episodes_from_memory(memory, batched.lengths, True), episodes_from_memory(single_memory, batched.lengths, False)):
-        np.testing.assert_allclose(a, b, **TOL)
-    if env_id == "Hopper-v4" and horizon is None:
-        assert batched.terminated.any() and len(set(batched.lengths)) > 1  # the mask was exercised
-    pool.close()
-
 
 def test_terminal_mask_is_stored_only_for_termination():
-    pool, _ = setup("Hopper-v4", 3, 30)
+    pool = EnvPool("Hopper-v4", 3, max_episode_steps=30)
     memory = ReplayMemory(pool.state_dim, pool.action_dim, 1000)
     # Fixed actions: two that make the hopper fall (terminate) and a standing one that survives to the
     # 30-step time limit (truncated). How many steps a fall takes is the physics' floating point on this
