@@ -334,6 +334,7 @@ def finished_sweep(cluster, tmp_path_factory) -> tuple[Path, str, dict]:
     proc = cluster.run(sys.executable, "-c", API_SCRIPT, str(logdir), json.dumps(FLAGS), timeout=WAIT_S)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-3000:]}\n{job_logs(logdir)}"
     submitted, collected = (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))  # besides submitit's log
+    cluster.wait(submitted["job_id"], logdir)  # a result is written just before its task's process exits: let Slurm see it end
     return logdir, submitted, collected
 
 
