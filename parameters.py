@@ -178,13 +178,17 @@ def recorded_settings(settings: dict) -> argparse.Namespace:
     added since that run started (all of them off by default), so readers need no fallbacks; a run
     recorded before -pevfa_rows / -phi_grad existed gets the behaviour it ran with (``EARLIER_BEHAVIOUR``,
     ``-reference_pevfa_rows`` read as ``-pevfa_rows reference``)."""
-    parser = build_parser()
-    defaults = {a.dest: parser.get_default(a.dest) for a in parser._actions if a.dest != "help"}
     settings = dict(settings)
     if settings.pop("reference_pevfa_rows", False):
         settings["pevfa_rows"] = "reference"
     earlier = {k: v for k, v in EARLIER_BEHAVIOUR.items() if k not in settings}
-    return argparse.Namespace(**{**defaults, **earlier, **settings})
+    return argparse.Namespace(**{**parser_defaults(), **earlier, **settings})
+
+
+def parser_defaults() -> dict:
+    """Every flag's default as the parser has it today (task-dependent ones None)."""
+    parser = build_parser()
+    return {a.dest: parser.get_default(a.dest) for a in parser._actions if a.dest != "help"}
 
 
 def default_settings(env: str, rl_algo: str) -> dict:

@@ -26,7 +26,7 @@ from matplotlib.ticker import EngFormatter
 
 from core import stats
 from core.tasks import PAPER_SCORES, TD3_REFERENCES, task_family
-from parameters import recorded_settings
+from parameters import parser_defaults, recorded_settings
 
 # Settings that are per-run bookkeeping, never a reason to split runs into groups.
 IGNORED_SETTINGS: frozenset[str] = frozenset({
@@ -106,7 +106,7 @@ def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
     by_variant: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         by_variant.setdefault((run.task, run.variant), []).append(run)
-    defaults = vars(recorded_settings({}))
+    defaults = parser_defaults()  # today's defaults, not those a run recorded before a default changed
     groups: dict[tuple[str, str], list[Run]] = {}
     for (task, variant), members in by_variant.items():
         settings = [vars(recorded_settings(r.config.get("settings", {}))) for r in members]

@@ -274,3 +274,12 @@ def test_plot_rejects_bad_frame_counts(two_seeds, capsys):
     assert main([str(two_seeds), "-at", "3000", "-every", "2000", "-out", str(two_seeds / "o")]) == 0
     md = (two_seeds / "o" / "results.md").read_text()
     assert "Score at fixed frame counts" in md and "Best-so-far score every 2,000 frames" in md
+
+
+def test_runs_recorded_before_the_reference_defaults_are_labelled_with_their_variants(tmp_path):
+    """A run whose config.json predates -pevfa_rows / -phi_grad ran with the paper's rows and gradient: it is
+    named by them, and a run with today's defaults (the authors' versions) is plain "ERL-Re2"."""
+    write_run(tmp_path, 1, [1000, 2000], [1.0, 2.0], name="old")
+    write_run(tmp_path, 1, [1000, 2000], [3.0, 4.0], name="new", pevfa_rows="reference", phi_grad="reference")
+    labels = {runs[0].path.name: label for (_, label), runs in group_runs(find_runs([tmp_path])).items()}
+    assert labels == {"old": "ERL-Re2 pevfa_rows=paper phi_grad=paper", "new": "ERL-Re2"}
