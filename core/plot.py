@@ -336,6 +336,63 @@ def best_so_far_table(groups: dict[tuple[str, str], list[Run]], every: float) ->
     return "\n".join(lines) + "\n"
 
 
+def _seeds_cell(values: Sequence[float]) -> str:
+    """``mean ± std (n) [v1, v2, ...]`` (population std, ddof=0; the values in the order given)."""
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():,.0f} ± {v.std():,.0f} ({v.size}) [" + ", ".join(f"{x:,.0f}" for x in v) + "]"
+
+
+def best_at_table(groups: dict[tuple[str, str], list[Run]], at: Sequence[float]) -> str:
+    """Markdown: per group, each seed's best-so-far best_reward at each frame count of ``at`` and their
+    mean ± std, over the seeds that ran at least that far (seed 1 first)."""
+    lines = ["| task | variant | " + " | ".join(f"best so far at {f:,.0f}" for f in at) + " |",
+             "|---|---|" + "---:|" * len(at)]
+    for (task, label), runs in groups.items():
+        cells = []
+        for f in at:
+            reached = _reached(_by_seed(runs), f)
+            cells.append(_seeds_cell(best_so_far(reached, [f])[:, 0]) if reached else "—")
+        lines.append(f"| {task} | {label} | " + " | ".join(cells) + " |")
+    lines += ["", ("Each seed's highest best_reward logged at or before the frame count; mean ± population std "
+                   "(ddof=0) (number of seeds) [each seed's value, seed 1 first], over the seeds that ran that far.")]
+    return "\n".join(lines) + "\n"
+
+
+def frame_window(text: str) -> tuple[float, float]:
+    """``LO:HI`` (frames, e.g. ``80000:100000``) → (LO, HI) with 0 <= LO < HI."""
+    try:
+        lo, hi = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be LO:HI in frames, e.g. 80000:100000 (got {text!r})") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+        raise argparse.ArgumentTypeError(f"must be LO:HI with 0 <= LO < HI (got {text!r})")
+    return lo, hi
+
+
+def rl_window_table(groups: dict[tuple[str, str], list[Run]], windows: Sequence[tuple[float, float]]) -> str:
+    """Markdown: per group, each seed's mean RL test score (``rl_score``) over its rows with LO <= frames
+    <= HI, and their mean ± std; a seed with no RL test in a window is left out of it."""
+    lines = ["| task | variant | " + " | ".join(f"RL test, mean over {lo:,.0f}–{hi:,.0f}" for lo, hi in windows) + " |",
+             "|---|---|" + "---:|" * len(windows)]
+    for (task, label), runs in groups.items():
+        cells = []
+        for lo, hi in windows:
+            means = []
+            for run in _by_seed(runs):
+                frames, rl = run.columns["frames"], run.columns.get("rl_score")
+                if rl is None or rl.dtype == object:
+                    continue
+                inside = rl[(frames >= lo) & (frames <= hi) & np.isfinite(rl)]
+                if inside.size:
+                    means.append(float(inside.mean()))
+            cells.append(_seeds_cell(means) if means else "—")
+        lines.append(f"| {task} | {label} | " + " | ".join(cells) + " |")
+    lines += ["", ("Each seed's mean RL test score (rl_score, the mean of the RL agent's noise-free test episodes) "
+                   "over its generations logged inside the window; mean ± population std (ddof=0) (number of "
+                   "seeds) [each seed's value, seed 1 first].")]
+    return "\n".join(lines) + "\n"
+
+
 def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> None:
     """One panel per task: mean best_reward over seeds with a 95% band, paper marks dashed."""
     tasks = sorted({task for task, _ in groups})
@@ -435,8 +492,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also tabulate each group's score at these frame counts (mean ± std (n))")
     parser.add_argument("-every", "--every", type=float, metavar="FRAMES",
                         help="also tabulate the mean best-so-far score every FRAMES frames")
+    parser.add_argument("-best_at", "--best_at", type=float, nargs="+", metavar="FRAMES",
+                        help="also tabulate each seed's best-so-far score at these frame counts, and their mean ± std")
+    parser.add_argument("-rl_window", "--rl_window", type=frame_window, nargs="+", metavar="LO:HI",
+                        help="also tabulate each seed's mean RL test score over these frame windows, and their mean ± std")
     args = parser.parse_args(argv)
-    for flag, values in (("-at", args.at or []), ("-every", [args.every] if args.every is not None else [])):
+    for flag, values in (("-at", args.at or []), ("-every", [args.every] if args.every is not None else []),
+                         ("-best_at", args.best_at or [])):
         if any(not math.isfinite(v) or v <= 0 for v in values):
             parser.error(f"{flag} takes positive frame counts, got {' '.join(map(str, values))}")
     runs = find_runs(args.logdirs)
@@ -451,6 +513,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         table += "\n## Score at fixed frame counts\n\n" + scores_at_table(groups, args.at)
     if args.every:
         table += f"\n## Best-so-far score every {args.every:,.0f} frames\n\n" + best_so_far_table(groups, args.every)
+    if args.best_at:
+        table += "\n## Best-so-far score per seed\n\n" + best_at_table(groups, args.best_at)
+    if args.rl_window:
+        table += "\n## Mean RL test score over frame windows, per seed\n\n" + rl_window_table(groups, args.rl_window)
     (out / "results.md").write_text(table)
     plot_groups(groups, out / "learning_curves.png")
     plot_sample_efficiency(groups, out / "sample_efficiency.png")

@@ -283,3 +283,28 @@ def test_runs_recorded_before_the_reference_defaults_are_labelled_with_their_var
     write_run(tmp_path, 1, [1000, 2000], [3.0, 4.0], name="new", pevfa_rows="reference", phi_grad="reference")
     labels = {runs[0].path.name: label for (_, label), runs in group_runs(find_runs([tmp_path])).items()}
     assert labels == {"old": "ERL-Re2 pevfa_rows=paper phi_grad=paper", "new": "ERL-Re2"}
+
+
+def test_per_seed_best_so_far_and_rl_test_windows(tmp_path, capsys):
+    """-best_at: each seed's highest best_reward up to the frame count (seed 1 first), mean ± population std
+    over the seeds that got there; -rl_window: each seed's mean rl_score over its rows inside LO:HI."""
+    write_run(tmp_path, 2, [1000, 2000, 3000, 4000], [1000.0, 3000.0, 2000.0, 5000.0])
+    write_run(tmp_path, 1, [1000, 2000, 3000], [2000.0, 1000.0, 4000.0])
+    assert main([str(tmp_path), "-out", str(tmp_path / "o"), "-best_at", "2500", "4000",
+                 "-rl_window", "1500:3000", "3500:4000"]) == 0
+    md = (tmp_path / "o" / "results.md").read_text()
+
+    def cells(section: str) -> list[str]:
+        body = md.split(f"## {section}", 1)[1]
+        row = next(line for line in body.splitlines() if line.startswith("| HalfCheetah | ERL-Re2 |"))
+        return [c.strip() for c in row.strip("| ").split(" | ")][2:]
+
+    # at 2,500: seed 1 max(2000, 1000) = 2000, seed 2 max(1000, 3000) = 3000; at 4,000 only seed 2 ran that far
+    assert cells("Best-so-far score per seed") == ["2,500 ± 500 (2) [2,000, 3,000]", "5,000 ± 0 (1) [5,000]"]
+    # 1,500–3,000: seed 1 mean(1000, 4000) = 2500, seed 2 mean(3000, 2000) = 2500; 3,500–4,000: seed 2 alone
+    assert cells("Mean RL test score over frame windows") == ["2,500 ± 0 (2) [2,500, 2,500]", "5,000 ± 0 (1) [5,000]"]
+    capsys.readouterr()
+    for bad in ("3000:1000", "x:1", "1000"):
+        with pytest.raises(SystemExit) as exc:
+            main([str(tmp_path), "-rl_window", bad])
+        assert exc.value.code == 2 and "argument -rl_window/--rl_window: must be LO:HI" in capsys.readouterr().err
