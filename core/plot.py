@@ -33,6 +33,7 @@ IGNORED_SETTINGS: frozenset[str] = frozenset({
     "seed", "logdir", "resume", "num_frames", "checkpoint_every", "threads", "disable_cuda",
     "wandb_mode", "wandb_project", "capture_video",
 })
+VARIANT_SETTINGS: frozenset[str] = frozenset({"env", "EA", "RL"})  # named by the task and the variant
 VARIANT_ORDER = ("ERL-Re2", "EA only", "RL only")
 GRID_POINTS = 100
 CURVE_POINTS = 25  # points of the sample-efficiency curves (each one bootstrapped)
@@ -100,9 +101,9 @@ def _fmt_value(value: object) -> str:
 
 
 def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
-    """Runs keyed by (task, label); label = variant + ``key=value`` for each setting that differs
-    between runs of the same task and variant and is not at its built-in default (bookkeeping
-    settings in IGNORED_SETTINGS aside)."""
+    """Runs keyed by (task, label); label = variant + ``key=value`` for each setting that is not at its
+    built-in default, and each per-task setting that differs between runs of the same task and variant
+    (bookkeeping settings in IGNORED_SETTINGS aside)."""
     by_variant: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         by_variant.setdefault((run.task, run.variant), []).append(run)
@@ -115,8 +116,12 @@ def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
                                              for s in settings}) > 1]
         for run, s in zip(members, settings):
             # A setting at its built-in default is not named: the same variant reads the same in every task.
-            label = " ".join([variant] + [f"{k}={_fmt_value(s.get(k))}" for k in differing
-                                          if defaults.get(k) is None or s.get(k) != defaults[k]])
+            # One away from a built-in default is named even when every run of the group shares it (runs
+            # recorded before a default changed); per-task settings (no built-in default) only when they differ.
+            named = [k for k in keys if k not in VARIANT_SETTINGS and (
+                (k in differing and (defaults.get(k) is None or s.get(k) != defaults[k]))
+                or (defaults.get(k) is not None and s.get(k) != defaults[k]))]
+            label = " ".join([variant] + [f"{k}={_fmt_value(s.get(k))}" for k in named])
             groups.setdefault((task, label), []).append(run)
 
     def order(key: tuple[str, str]) -> tuple:

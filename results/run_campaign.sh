@@ -27,10 +27,21 @@ set -euo pipefail
 SRC=${SRC:-/work/campaign-src}
 OUT=${OUT:-/work/campaign}
 REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
-export SRC OUT PYTHON=${PYTHON:-python}
+export SRC OUT REPO PYTHON=${PYTHON:-python}
+
+last_frames() {  # last_frames <progress.csv>: the frame count of its last row (0 when it has none)
+  [ -f "$1" ] && awk -F, 'NR > 1 && NF > 1 { f = $1 } END { print f + 0 }' "$1" || echo 0
+}
+export -f last_frames
 
 copy_run() {  # copy_run <run folder> <destination folder> [last frame count]: config.json, progress.csv,
-  #            the latter cut after its first row at or past the frame count when one is given
+  #            the latter cut after its first row at or past the frame count when one is given. A committed
+  #            record that reaches further than the live run (a run finished on an earlier machine whose
+  #            checkpoints were lost with it) is kept, never shortened.
+  local have live
+  have=$(last_frames "$2/progress.csv"); live=$(last_frames "$1/progress.csv")
+  [ -n "${3:-}" ] && [ "$live" -gt "$3" ] && live=$3
+  if [ "$have" -gt "$live" ]; then echo "kept $2 ($have frames; the live run has $live)"; return; fi
   mkdir -p "$2"
   cp "$1/config.json" "$2/"
   if [ -n "${3:-}" ]; then
@@ -62,7 +73,15 @@ if [ "${1:-}" = "--copy" ]; then copy; exit 0; fi
 
 run_one() {  # run_one <part> <group> <env> <seed> <frames> [extra flags...]
   local part=$1 group=$2 env=$3 seed=$4 frames=$5; shift 5
-  local dir="$OUT/$part/$group" rc=0
+  local dir="$OUT/$part/$group" rc=0 record done
+  record="$REPO/results/$part/$group"  # where the finished run's rows are committed
+  [ "$frames" = 200000 ] && record="$REPO/results/reference_defaults/$group"
+  for done in "$record/${env}__"*"__seed$seed/progress.csv"; do
+    if [ "$(last_frames "$done")" -ge "$frames" ] && [ ! -d "$dir/${env}__ERL-Re2"*"__seed$seed" ]; then
+      echo "$(date -u +%FT%TZ) skip $part/$group $env seed $seed: finished to $frames frames, rows committed in ${done#"$REPO"/}"
+      return 0
+    fi
+  done
   mkdir -p "$dir/jobs"
   echo "$(date -u +%FT%TZ) start $part/$group $env seed $seed to $frames frames"
   OMP_NUM_THREADS=1 nice -n 19 "$PYTHON" "$SRC/run_re2.py" -env "$env" -seed "$seed" -num_frames "$frames" \
@@ -77,9 +96,10 @@ export -f run_one
     echo "1M erl_re2 HalfCheetah-v4 $seed 200000"
     echo "reference_defaults phi_grad_paper HalfCheetah-v4 $seed 200000 -phi_grad paper"
   done
-  for seed in 1 2 3; do  # part 2: the same HalfCheetah runs extended to 1M, and Hopper to 1M
+  for seed in 3 1 2; do  # part 2: the same HalfCheetah runs extended to 1M, and Hopper to 1M (seed 3 first:
+    # its 200k run is the one that exists on this machine when part 1 had to be run again)
     echo "1M erl_re2 HalfCheetah-v4 $seed 1000000"
-    echo "1M erl_re2 Hopper-v4 $seed 1000000"
+    echo "1M erl_re2 Hopper-v4 $((seed % 3 + 1)) 1000000"
   done
 } | xargs -P 2 -L 1 bash -c 'run_one "$@"' _
 echo "$(date -u +%FT%TZ) campaign: every job has exited"
