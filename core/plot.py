@@ -311,12 +311,13 @@ def scores_at_table(groups: dict[tuple[str, str], list[Run]], at: Sequence[float
             if not reached:
                 cells.append("—")
                 continue
-            mean, std, n = _stats(align(reached, [f]))
-            cells.append(f"{mean[0]:.1f} ± {std[0]:.1f} ({int(n[0])})")
+            values = align(_by_seed(reached), [f])
+            mean, std, n = _stats(values)
+            cells.append(f"{mean[0]:.1f} ± {std[0]:.1f} ({int(n[0])}) [" + ", ".join(f"{v:.1f}" for v in values[:, 0]) + "]")
         lines.append(f"| {task} | {label} | " + " | ".join(cells) + " |")
     lines += ["", ("Each seed's best_reward at the frame count: its latest row logged at or before it (rows are "
                    "generations, so up to one generation earlier); mean ± population std (ddof=0) over the seeds "
-                   "that ran at least that far, their number in brackets.")]
+                   "that ran at least that far (their number) [each seed's value, seed 1 first].")]
     return "\n".join(lines) + "\n"
 
 
@@ -360,6 +361,25 @@ def best_at_table(groups: dict[tuple[str, str], list[Run]], at: Sequence[float])
         lines.append(f"| {task} | {label} | " + " | ".join(cells) + " |")
     lines += ["", ("Each seed's highest best_reward logged at or before the frame count; mean ± population std "
                    "(ddof=0) (number of seeds) [each seed's value, seed 1 first], over the seeds that ran that far.")]
+    return "\n".join(lines) + "\n"
+
+
+def cost_table(groups: dict[tuple[str, str], list[Run]]) -> str:
+    """Markdown: one row per run: its last frame count, its wall time (``time_s`` of its last row: seconds
+    run, summed over resumes) and frames/s, and the commit it ran."""
+    lines = ["| task | variant | seed | frames | wall time | frames/s | commit |", "|---|---|---:|---:|---:|---:|---|"]
+    for (task, label), runs in groups.items():
+        for run in _by_seed(runs):
+            frames, seconds = run.columns["frames"], run.columns.get("time_s")
+            last = float(frames[-1])
+            ok = seconds is not None and seconds.dtype != object and np.isfinite(seconds[-1]) and seconds[-1] > 0
+            wall = f"{seconds[-1] / 3600:.2f} h" if ok else "—"
+            fps = f"{last / seconds[-1]:.1f}" if ok else "—"
+            commit = (run.config.get("git_commit") or "—")[:7]
+            lines.append(f"| {task} | {label} | {run.config.get('seed', '?')} | {last:,.0f} | {wall} | {fps} | {commit} |")
+    lines += ["", ("Wall time: the `time_s` column of the run's last row, the seconds it ran, summed over resumes "
+                   "(time lost to an interruption after the last checkpoint is run again and counted again; time "
+                   "paused with SIGSTOP counts); frames/s = frames / wall time, warm-up included.")]
     return "\n".join(lines) + "\n"
 
 
@@ -501,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also tabulate each seed's best-so-far score at these frame counts, and their mean ± std")
     parser.add_argument("-rl_window", "--rl_window", type=frame_window, nargs="+", metavar="LO:HI",
                         help="also tabulate each seed's mean RL test score over these frame windows, and their mean ± std")
+    parser.add_argument("-cost", "--cost", action="store_true",
+                        help="also tabulate each run's frames, wall time, frames/s and commit")
     args = parser.parse_args(argv)
     for flag, values in (("-at", args.at or []), ("-every", [args.every] if args.every is not None else []),
                          ("-best_at", args.best_at or [])):
@@ -522,6 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table += "\n## Best-so-far score per seed\n\n" + best_at_table(groups, args.best_at)
     if args.rl_window:
         table += "\n## Mean RL test score over frame windows, per seed\n\n" + rl_window_table(groups, args.rl_window)
+    if args.cost:
+        table += "\n## Runs: frames, wall time and speed\n\n" + cost_table(groups)
     (out / "results.md").write_text(table)
     plot_groups(groups, out / "learning_curves.png")
     plot_sample_efficiency(groups, out / "sample_efficiency.png")

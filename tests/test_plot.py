@@ -23,7 +23,7 @@ COLUMNS = [
 
 
 def write_run(root, seed, frames, rewards, env="HalfCheetah-v4", variant="ERL-Re2", name=None,
-              recorded_before_reference_defaults=False, **settings):
+              recorded_before_reference_defaults=False, times=None, commit=None, **settings):
     """A run dir under ``root`` with one progress row per (frame, reward), recording today's settings (or,
     with ``recorded_before_reference_defaults``, a config.json without -pevfa_rows / -phi_grad)."""
     if not recorded_before_reference_defaults:
@@ -33,14 +33,15 @@ def write_run(root, seed, frames, rewards, env="HalfCheetah-v4", variant="ERL-Re
     lines = [",".join(COLUMNS)]
     for gen, (f, r) in enumerate(zip(frames, rewards)):
         row = dict.fromkeys(COLUMNS, "")
-        row.update(frames=f, generation=gen, best_reward=r, rl_score=r, fitness_kind="mc")
+        row.update(frames=f, generation=gen, best_reward=r, rl_score=r, fitness_kind="mc",
+                   time_s="" if times is None else times[gen])
         lines.append(",".join(str(row[c]) for c in COLUMNS))
     (run / "progress.csv").write_text("\n".join(lines) + "\n")
     config = {"run_name": run.name, "env": env, "task": env.split("-v")[0], "seed": seed,
               "variant": variant,
               "settings": {"seed": seed, "logdir": str(root), "num_frames": 1_000_000,
                            "wandb_mode": "disabled", "theta": 0.3, "pop_size": 5, **settings},
-              "sources": {}, "versions": {}, "git_commit": None}
+              "sources": {}, "versions": {}, "git_commit": commit}
     (run / "config.json").write_text(json.dumps(config))
     return run
 
@@ -255,7 +256,7 @@ def test_scores_at_fixed_frames(two_seeds):
     groups = group_runs(find_runs([two_seeds]))
     table = plot.scores_at_table(groups, [3000, 4500, 7000])
     # At 3000: 20 and 15 -> 17.5 ± 2.5; at 4500 only seed 2 ran that far (25); at 7000 none did.
-    assert _cells(table, "HalfCheetah", "ERL-Re2")[2:] == ["17.5 ± 2.5 (2)", "25.0 ± 0.0 (1)", "—"]
+    assert _cells(table, "HalfCheetah", "ERL-Re2")[2:] == ["17.5 ± 2.5 (2) [20.0, 15.0]", "25.0 ± 0.0 (1) [25.0]", "—"]
 
 
 def test_best_so_far_every_frames(tmp_path):
@@ -324,3 +325,14 @@ def test_per_seed_best_so_far_and_rl_test_windows(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             main([str(tmp_path), "-rl_window", bad])
         assert exc.value.code == 2 and "argument -rl_window/--rl_window: must be LO:HI" in capsys.readouterr().err
+
+
+def test_cost_table_reads_each_runs_last_row(tmp_path, capsys):
+    """Wall time and frames/s come from the last row's time_s (seconds summed over resumes), per run, seed 1
+    first; a run that logged no time gets a dash, not a number."""
+    write_run(tmp_path, 2, [1000, 3600, 7200], [1.0, 2.0, 3.0], times=[10.0, 1800.0, 3600.0], commit="0123456789abc")
+    write_run(tmp_path, 1, [1000, 2000], [1.0, 2.0])
+    assert main([str(tmp_path), "-out", str(tmp_path / "out"), "-cost"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| HalfCheetah | ERL-Re2 |")]
+    cost = [[c.strip() for c in row.strip("|").split("|")][2:] for row in rows if len(row.split("|")) == 9]
+    assert cost == [["1", "2,000", "—", "—", "—"], ["2", "7,200", "1.00 h", "2.0", "0123456"]]
