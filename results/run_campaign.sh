@@ -20,7 +20,12 @@
 #   SRC=/work/campaign-src OUT=/work/campaign nohup bash /work/campaign-src/results/run_campaign.sh \
 #       >> /work/campaign/driver.log 2>&1 &
 #   bash results/run_campaign.sh --copy      # any time: copy config.json, progress.csv and job logs of
-#                                            # the runs so far into results/ (no checkpoints)
+#                                            # the runs so far into results/ (no checkpoints); a record
+#                                            # committed from an earlier machine that reaches further is kept
+#
+# A fresh machine has none of the checkpoints: a run that had not finished starts again from frame 0 there
+# (its committed rows stay until the new run reaches further), and a run whose finished rows are committed is
+# skipped.
 #
 # Pause for a benchmark with `pkill -STOP -f campaign-src/run_re2.py` (and -CONT after).
 set -euo pipefail
@@ -34,38 +39,38 @@ last_frames() {  # last_frames <progress.csv>: the frame count of its last row (
 }
 export -f last_frames
 
-copy_run() {  # copy_run <run folder> <destination folder> [last frame count]: config.json, progress.csv,
-  #            the latter cut after its first row at or past the frame count when one is given. A committed
-  #            record that reaches further than the live run (a run finished on an earlier machine whose
-  #            checkpoints were lost with it) is kept, never shortened.
-  local have live
+copy_run() {  # copy_run <run folder> <destination folder> <job log> [last frame count]: config.json,
+  #            progress.csv (cut after its first row at or past the frame count when one is given) and the job
+  #            log into <destination>/../jobs/. A committed record that reaches further than the live run, or
+  #            that already reaches the cut (a run finished on an earlier machine whose checkpoints were lost
+  #            with it), is kept, never shortened or replaced by another machine's run.
+  local have live name
   have=$(last_frames "$2/progress.csv"); live=$(last_frames "$1/progress.csv")
-  [ -n "${3:-}" ] && [ "$live" -gt "$3" ] && live=$3
-  if [ "$have" -gt "$live" ]; then echo "kept $2 ($have frames; the live run has $live)"; return; fi
-  mkdir -p "$2"
+  if [ "$have" -gt "$live" ] || { [ -n "${4:-}" ] && [ "$have" -ge "$4" ]; }; then
+    echo "kept ${2#"$REPO"/} ($have frames; the live run has $live)"; return
+  fi
+  mkdir -p "$2" "$(dirname "$2")/jobs"
   cp "$1/config.json" "$2/"
-  if [ -n "${3:-}" ]; then
-    awk -F, -v last="$3" 'NR == 1 { print; next } { print } $1 + 0 >= last + 0 { exit }' "$1/progress.csv" > "$2/progress.csv"
+  if [ -n "${4:-}" ]; then
+    awk -F, -v last="$4" 'NR == 1 { print; next } { print } $1 + 0 >= last + 0 { exit }' "$1/progress.csv" > "$2/progress.csv"
   else
     cp "$1/progress.csv" "$2/"
   fi
+  cp "$3" "$(dirname "$2")/jobs/"
+  echo "copied ${2#"$REPO"/} ($(last_frames "$2/progress.csv") frames)"
 }
 
-copy() {  # the committed part of each run (no checkpoints), and the job logs
-  local run name
+copy() {  # the committed part of each run (no checkpoints) and its job log
+  local run name log
   for run in "$OUT"/1M/erl_re2/*__seed*/ "$OUT"/reference_defaults/phi_grad_paper/*__seed*/; do
     [ -f "$run/progress.csv" ] || continue
     name=$(basename "$run")
+    log="$(dirname "$run")/jobs/${name%%__*}__seed${name##*__seed}.log"
     case "$run" in
-      */1M/*) copy_run "$run" "$REPO/results/1M/erl_re2/$name"
-              case "$name" in HalfCheetah*) copy_run "$run" "$REPO/results/reference_defaults/erl_re2/$name" 200000 ;; esac ;;
-      *)      copy_run "$run" "$REPO/results/reference_defaults/phi_grad_paper/$name" ;;
+      */1M/*) copy_run "$run" "$REPO/results/1M/erl_re2/$name" "$log"
+              case "$name" in HalfCheetah*) copy_run "$run" "$REPO/results/reference_defaults/erl_re2/$name" "$log" 200000 ;; esac ;;
+      *)      copy_run "$run" "$REPO/results/reference_defaults/phi_grad_paper/$name" "$log" ;;
     esac
-  done
-  for jobs in 1M/erl_re2 reference_defaults/phi_grad_paper; do
-    [ -d "$OUT/$jobs/jobs" ] || continue
-    mkdir -p "$REPO/results/$jobs/jobs"
-    cp "$OUT/$jobs/jobs/"*.log "$REPO/results/$jobs/jobs/"
   done
 }
 
