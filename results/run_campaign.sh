@@ -31,6 +31,7 @@
 set -euo pipefail
 SRC=${SRC:-/work/campaign-src}
 OUT=${OUT:-/work/campaign}
+JOBS=${JOBS:-2}  # runs at a time (one thread each)
 REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 export SRC OUT REPO PYTHON=${PYTHON:-python}
 
@@ -106,5 +107,5 @@ export -f run_one
     echo "1M erl_re2 HalfCheetah-v4 $seed 1000000"
     echo "1M erl_re2 Hopper-v4 $((seed % 3 + 1)) 1000000"
   done
-} | xargs -P 2 -L 1 bash -c 'run_one "$@"' _
+} | xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _
 echo "$(date -u +%FT%TZ) campaign: every job has exited"
