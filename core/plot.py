@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,6 +419,11 @@ def rl_window_table(groups: dict[tuple[str, str], list[Run]], windows: Sequence[
     return "\n".join(lines) + "\n"
 
 
+def _legend_label(text: str) -> str:
+    """A legend entry wrapped onto lines of at most 36 characters, so that long variant names stay in the panel."""
+    return textwrap.fill(text, 36)
+
+
 def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> None:
     """One panel per task: mean best_reward over seeds with a 95% band, paper marks dashed."""
     tasks = sorted({task for task, _ in groups})
@@ -432,7 +438,7 @@ def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> N
                 continue
             grid = frame_grid(runs)
             mean, std, n = _stats(align(runs, grid))
-            (line,) = ax.plot(grid, mean, label=f"{label} (n={len(runs)})",
+            (line,) = ax.plot(grid, mean, label=_legend_label(f"{label} (n={len(runs)})"),
                               marker="o" if grid.size == 1 else None)
             if len(runs) > 1:
                 with np.errstate(invalid="ignore", divide="ignore"):
@@ -494,7 +500,7 @@ def plot_sample_efficiency(groups: dict[tuple[str, str], list[Run]], path: str |
             for (task, label), runs in groups.items():
                 if task == panel:
                     grid = _curve_grid(runs)
-                    _draw_iqm(ax, grid, align(runs, grid)[:, None, :], f"{label} (n={len(runs)})")
+                    _draw_iqm(ax, grid, align(runs, grid)[:, None, :], _legend_label(f"{label} (n={len(runs)})"))
             ax.set_ylabel(f"{SCORE} (IQM)")
         ax.set_title(panel)
         ax.set_xlabel("frames")
