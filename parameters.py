@@ -87,13 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     a("-pevfa_rows", default="reference", choices=VARIANTS,
       help="the rows of a policy head that the PeVFA's policy encoder reads: reference (default, the authors' code: "
            "[W.flatten(), b] reshaped to (A, ls+1), rows that straddle action dimensions, all biases in the last row) "
-           "or paper (the true rows [W[j], b[j]] of the paper's policy representation); effect on HalfCheetah: "
-           "see docs/differences.md")
+           "or paper (the true rows [W[j], b[j]] of the paper's policy representation). Measured on HalfCheetah-v4, "
+           "3 seeds, both with -phi_grad paper: best so far at 200k frames 7,097 ± 351 with paper vs 6,209 ± 751 "
+           "with reference (docs/differences.md)")
     a("-phi_grad", default="reference", choices=VARIANTS,
       help="φ's gradient in the actor step: reference (default, the authors' code as it ran on torch 1.1: the RL "
            "head is stepped first, φ's share of L_rl flows back through the post-step head weight with the "
            "pre-step actions, L_ea is built after the head's step) or paper (every gradient at the pre-step "
-           "parameters, as the paper's equations); effect on HalfCheetah: see docs/differences.md")
+           "parameters, as the paper's equations). Measured on HalfCheetah-v4, 3 seeds, with the reference rows: "
+           "best so far at 200k frames 6,209 ± 751 with paper vs 6,092 ± 259 with reference, no visible "
+           "effect (docs/differences.md)")
     a("-rl_algo", default="td3", choices=["td3", "ddpg"], help="RL learner: td3 (default) or ddpg")
     a("-num_frames", type=finite_float, default=1e6, help="environment frames (stored steps) to run for")
     a("-init_steps", type=int, default=10_000, help="RL frames of uniform random actions before learning starts")
