@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -234,7 +235,10 @@ def test_second_process_on_a_run_is_refused_and_a_killed_one_leaves_no_lock(seed
     while time.time() < deadline and run_dir is None:
         found = list(tmp_path.glob("Hopper-v4__*/checkpoint.pt"))
         run_dir = found[0].parent if found else None
-        time.sleep(0.2)
+        time.sleep(0.02)
+    # Frozen from its first checkpoint on (a stopped process keeps its lock): the tiny run would otherwise
+    # finish, and drop the lock, while the two refused attempts below start up on a slow machine.
+    first.send_signal(signal.SIGSTOP)
     assert run_dir is not None and first.poll() is None
     for argv in (SEED1 + ["-logdir", str(tmp_path)], ["-resume", str(run_dir)]):
         t0 = time.time()
