@@ -25,7 +25,8 @@
 #
 # A fresh machine has none of the checkpoints: a run that had not finished starts again from frame 0 there
 # (its committed rows stay until the new run reaches further), and a run whose finished rows are committed is
-# skipped.
+# skipped. Part 2 then starts the runs that are furthest behind in results/ first (see part2), so each new
+# machine adds frames where they are missing instead of repeating the leaders' first frames.
 #
 # Pause for a benchmark with `pkill -STOP -f campaign-src/run_re2.py` (and -CONT after).
 set -euo pipefail
@@ -97,15 +98,25 @@ run_one() {  # run_one <part> <group> <env> <seed> <frames> [extra flags...]
 }
 export -f run_one
 
+part2() {  # part 2's runs, one line each: those with a checkpoint on this machine first (they resume), then
+  #          the others from the fewest committed frames up, so that a fresh machine, which has lost every
+  #          checkpoint, spends its hours on the runs that are furthest behind instead of repeating the same
+  #          frames of the ones ahead
+  local env seed key
+  for env in HalfCheetah-v4 Hopper-v4; do
+    for seed in 1 2 3; do
+      if compgen -G "$OUT/1M/erl_re2/${env}__ERL-Re2*__seed$seed/checkpoint.pt" > /dev/null; then key=-1
+      else key=$(last_frames "$REPO/results/1M/erl_re2/${env}__ERL-Re2__seed$seed/progress.csv"); fi
+      echo "$key 1M erl_re2 $env $seed 1000000"
+    done
+  done | sort -n -k1,1 -s | cut -d' ' -f2-
+}
+
 {
   for seed in 1 2 3; do  # part 1: HalfCheetah to 200k, both arms, seed by seed
     echo "1M erl_re2 HalfCheetah-v4 $seed 200000"
     echo "reference_defaults phi_grad_paper HalfCheetah-v4 $seed 200000 -phi_grad paper"
   done
-  for seed in 3 1 2; do  # part 2: the same HalfCheetah runs extended to 1M, and Hopper to 1M (seed 3 first:
-    # its 200k run is the one that exists on this machine when part 1 had to be run again)
-    echo "1M erl_re2 HalfCheetah-v4 $seed 1000000"
-    echo "1M erl_re2 Hopper-v4 $((seed % 3 + 1)) 1000000"
-  done
+  part2  # part 2: HalfCheetah (the same runs extended) and Hopper to 1M, in the order part2 gives
 } | xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _
 echo "$(date -u +%FT%TZ) campaign: every job has exited"
