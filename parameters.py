@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import asdict
 
 from core.ddpg import VARIANTS
+from core.mod_neuro_evo import ELITE_CLONES
 from core.tasks import close_task_names, default_sync_period, task_family, task_settings
 
 # Settings for tasks the paper did not run: the reference's command-line defaults, i.e. what its code
@@ -18,6 +19,7 @@ from core.tasks import close_task_names, default_sync_period, task_family, task_
 BUILTIN_TASK_DEFAULTS = {"theta": 0.5, "frac": 0.1, "time_steps": 1, "K": 5, "gamma": 0.99}
 TASK_DEPENDENT = ("theta", "frac", "time_steps", "K", "gamma", "sync_period")
 MIN_BUFFER = 5000  # transitions needed before learning starts: min(MIN_BUFFER, init_steps)
+REPORTED_SCORES = ("reference", "tests_run")  # values of -reported_score (core.agent.reported_score)
 # Settings that may change when a run continues (-resume, or the same command again): they do not
 # change what the run computes, only how long, where and how fast it runs and how often it saves.
 RESUMABLE = ("num_frames", "threads", "wandb_mode", "checkpoint_every", "checkpoint_minutes", "disable_cuda", "logdir",
@@ -97,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
            "parameters, as the paper's equations). Measured on HalfCheetah-v4, 3 seeds, with the reference rows: "
            "best so far at 200k frames 6,209 ± 751 with paper vs 6,092 ± 259 with reference, no visible "
            "effect (docs/differences.md)")
+    a("-elite_clone", default="reference", choices=ELITE_CLONES,
+      help="how SSNE clones its elites: reference (default, the authors' code: one after another from the live "
+           "population, so once the unselected slots run out an elite can land on a winner slot holding an elite "
+           "not yet cloned, which is then cloned from the overwritten slot) or snapshot (every elite cloned from "
+           "a copy taken first). With fewer than three elites (pop_size < 15; the paper's 5 has one) both give "
+           "the same population")
+    a("-reported_score", default="reference", choices=REPORTED_SCORES,
+      help="best_reward, the score each row reports: reference (default, the authors' code: max(champion test, "
+           "RL test) with 0 for a test that did not run, so a negative score is reported as 0 during the RL "
+           "warm-up and in RL-only or EA-only runs) or tests_run (the best test that ran, a score some policy "
+           "earned). Both agree whenever both tests ran or the score is >= 0")
     a("-rl_algo", default="td3", choices=["td3", "ddpg"], help="RL learner: td3 (default) or ddpg")
     a("-num_frames", type=finite_float, default=1e6, help="environment frames (stored steps) to run for")
     a("-init_steps", type=int, default=10_000, help="RL frames of uniform random actions before learning starts")
@@ -171,15 +184,16 @@ def resolve(args: argparse.Namespace, sources: dict[str, str]) -> None:
 
 # Settings whose default changed since runs were recorded: a config.json without the flag records a run made
 # with the earlier behaviour, not with today's default. -pevfa_rows replaced -reference_pevfa_rows (true rows
-# unless that flag was given); -phi_grad arrived when the reference's gradient became the default.
+# unless that flag was given); -phi_grad arrived when the reference's gradient became the default; -elite_clone
+# and -reported_score when the reference's cloning and reported score did (a snapshot and the tests that ran before).
 REPLACED_FLAGS = {"reference_pevfa_rows": "-pevfa_rows"}
-EARLIER_BEHAVIOUR = {"pevfa_rows": "paper", "phi_grad": "paper"}
+EARLIER_BEHAVIOUR = {"pevfa_rows": "paper", "phi_grad": "paper", "elite_clone": "snapshot", "reported_score": "tests_run"}
 
 
 def recorded_settings(settings: dict) -> argparse.Namespace:
     """A run's settings as recorded in its config.json, with the parser's default for every flag
     added since that run started (all of them off by default), so readers need no fallbacks; a run
-    recorded before -pevfa_rows / -phi_grad existed gets the behaviour it ran with (``EARLIER_BEHAVIOUR``,
+    recorded before a flag of ``EARLIER_BEHAVIOUR`` existed gets the behaviour it ran with (``EARLIER_BEHAVIOUR``,
     ``-reference_pevfa_rows`` read as ``-pevfa_rows reference``)."""
     settings = dict(settings)
     if settings.pop("reference_pevfa_rows", False):

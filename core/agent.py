@@ -21,9 +21,21 @@ from core.ddpg import ERLRe2Learner, LearnerConfig
 from core.mod_neuro_evo import SSNE, sync_rl_to_population
 from core.replay_memory import ReplayMemory
 from core.rollout import EnvPool, Episodes, run_episodes
-from parameters import MIN_BUFFER  # transitions needed before learning: min(MIN_BUFFER, init_steps)
+from parameters import MIN_BUFFER, REPORTED_SCORES  # MIN_BUFFER: transitions needed before learning: min(MIN_BUFFER, init_steps)
 
 EXPLORATION_STD = 0.1
+
+
+def reported_score(champion: float | None, rl: float | None, kind: str) -> float | None:
+    """A generation's best_reward from its two tests (None: that test did not run). "reference": the
+    authors' max(RL test, champion test) with 0 for a test that did not run (their scores start at 0), so
+    a negative score is reported as 0 when only one test ran; "tests_run": the best test that ran."""
+    if kind == "reference":
+        return max(0.0 if champion is None else champion, 0.0 if rl is None else rl)
+    if kind != "tests_run":
+        raise ValueError(f"reported_score must be one of {REPORTED_SCORES} (got {kind!r})")
+    ran = [v for v in (champion, rl) if v is not None]
+    return max(ran) if ran else None
 
 
 class NonFiniteLoss(RuntimeError):
@@ -64,7 +76,7 @@ class Agent:
         # The full -buffer_size ring (its storage grows as it fills): transitions do not depend on the budget,
         # so a run extended on resume is the run it would have been with the larger budget from the start.
         self.memory = ReplayMemory(s, a, args.buffer_size, device)
-        self.ssne = SSNE(n, args.frac, args.prob_reset_and_sup, self.rng) if args.EA else None
+        self.ssne = SSNE(n, args.frac, args.prob_reset_and_sup, self.rng, elite_clone=args.elite_clone) if args.EA else None
         self.frames = self.rl_frames = self.games = self.generation = self.evo_times = self.ssne_epochs = 0
         self.elapsed = 0.0  # wall seconds of earlier sessions of this run (resume)
         self._pending: dict | None = None  # a generation paused inside its learner iterations
@@ -162,10 +174,9 @@ class Agent:
         for name, value in losses.items():
             if value is not None and not math.isfinite(value):
                 raise NonFiniteLoss(f"non-finite {name} ({value}) at generation {self.generation}")
-        scores = [v for v in (row["champion_score"], row["rl_score"]) if v is not None]
         rates = self.ssne.selection_rates() if self.ssne else {}
         row.update(losses, **rates, frames=self.frames, generation=self.generation, games=self.games,
-                   rl_frames=self.rl_frames, evo_times=self.evo_times, ssne_epochs=self.ssne_epochs, best_reward=max(scores) if scores else None)
+                   rl_frames=self.rl_frames, evo_times=self.evo_times, ssne_epochs=self.ssne_epochs, best_reward=reported_score(row["champion_score"], row["rl_score"], args.reported_score))
         return row
 
     # ------------------------------------------------------------------ rollouts

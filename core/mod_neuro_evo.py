@@ -16,6 +16,7 @@ from core.ddpg import policy_rows
 
 WEIGHT_LIMIT = 1e6  # |w| clip after mutation (reference: weight_magnitude_limit)
 TOURNAMENT_SIZE = 3
+ELITE_CLONES = ("reference", "snapshot")  # values of -elite_clone
 
 # Mutation branch codes returned by ``mutate_rows``.
 NORMAL, SUPER, RESET = 0, 1, 2
@@ -119,8 +120,12 @@ class SSNE:
         prob_reset_and_sup: float,
         rng: np.random.Generator,
         mutation_prob: float = 0.9,
+        elite_clone: str = "reference",
     ) -> None:
+        if elite_clone not in ELITE_CLONES:
+            raise ValueError(f"elite_clone must be one of {ELITE_CLONES} (got {elite_clone!r})")
         self.pop_size = pop_size
+        self.elite_clone = elite_clone
         self.frac = frac
         self.prob_reset_and_sup = prob_reset_and_sup
         self.rng = rng
@@ -173,13 +178,18 @@ class SSNE:
         self._update_selection_stats(elites, winners, unselected)
         record = EpochRecord(elites, list(winners), list(unselected))
 
-        # Elites are cloned from a snapshot, so a popped winner slot that happens to be a
-        # not-yet-cloned elite cannot corrupt it.
-        elite_w, elite_b = weight[elites].clone(), bias[elites].clone()
+        # Elites are cloned one after another from the live population, as the reference: once the
+        # unselected slots run out, an elite's clone can land on a winner slot that holds an elite not
+        # yet cloned, which is then cloned from the overwritten slot (three or more elites). "snapshot"
+        # clones every elite from a copy taken before the first clone.
+        source_w, source_b = (weight[elites].clone(), bias[elites].clone()) if self.elite_clone == "snapshot" else (None, None)
         new_elites = []
         for k, elite in enumerate(elites):
             slot = unselected.pop(0) if unselected else winners.pop(0) if winners else elite
-            weight[slot], bias[slot] = elite_w[k], elite_b[k]
+            if source_w is None:
+                weight[slot], bias[slot] = weight[elite].clone(), bias[elite].clone()
+            else:
+                weight[slot], bias[slot] = source_w[k], source_b[k]
             new_elites.append(slot)
 
         if len(unselected) % 2:

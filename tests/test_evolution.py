@@ -30,10 +30,10 @@ def population(n: int = 10, a: int = 6, seed: int = 0, device: str = "cpu"):
     return weight, bias, fitness
 
 
-def run_epoch(seed: int, n: int = 10, mutation_prob: float = 0.9, device: str = "cpu"):
+def run_epoch(seed: int, n: int = 10, mutation_prob: float = 0.9, device: str = "cpu", elite_clone: str = "reference"):
     weight, bias, fitness = population(n, seed=seed, device=device)
     ssne = SSNE(n, frac=0.1, prob_reset_and_sup=0.05, rng=np.random.default_rng(seed),
-                mutation_prob=mutation_prob)
+                mutation_prob=mutation_prob, elite_clone=elite_clone)
     new_elite = ssne.epoch(weight, bias, fitness)
     return ssne, new_elite, weight, bias
 
@@ -46,8 +46,9 @@ def gate_seed(opens: bool) -> int:
 # ----------------------------------------------------------------------------- epoch
 @pytest.mark.parametrize("seed", range(5))
 def test_elites_survive_epoch_bit_for_bit(seed):
+    """-elite_clone snapshot: every elite reaches its new slot unchanged, whatever the slots."""
     w0, b0, fitness = population(seed=seed)
-    ssne, new_elite, weight, bias = run_epoch(seed)
+    ssne, new_elite, weight, bias = run_epoch(seed, elite_clone="snapshot")
     rec = ssne.last_epoch
     assert rec.elites == [int(x) for x in np.argsort(-fitness)[: ssne.num_elitists]]
     assert len(rec.new_elites) == ssne.num_elitists == 2
@@ -57,6 +58,52 @@ def test_elites_survive_epoch_bit_for_bit(seed):
     assert not set(rec.new_elites) & set(rec.mutated)
     # Elites go to the first unselected slots, then (none left) to the winners' slots.
     assert rec.new_elites == (rec.unselected + rec.winners)[: ssne.num_elitists]
+
+
+def epoch_with_winners(elite_clone: str, winners: list[int], n: int = 10):
+    """One epoch whose tournament returns ``winners`` (no mutation), from the same population."""
+    weight, bias, fitness = population(n, seed=7)
+    ssne = SSNE(n, frac=0.1, prob_reset_and_sup=0.05, rng=np.random.default_rng(7), mutation_prob=0.0,
+                elite_clone=elite_clone)
+    ssne._tournament = lambda ranked: list(winners)
+    ssne.epoch(weight, bias, fitness)
+    return ssne.last_epoch, weight, bias
+
+
+def test_reference_elite_clone_reads_the_live_population():
+    """The authors' elitism: each elite is cloned from the population as the earlier clones left it. With
+    no unselected slot, the first elite's clone lands on the winner slot of the second elite, which is then
+    cloned from there (the first elite's weights twice); a snapshot clones the second elite itself."""
+    w0, b0, fitness = population(10, seed=7)
+    ranked = [int(x) for x in np.argsort(-fitness)]
+    first, second = ranked[:2]
+    winners = [second] + ranked[2:]  # every member chosen: no unselected slot is left
+    runs = {kind: epoch_with_winners(kind, winners) for kind in ("reference", "snapshot")}
+    for kind, (rec, weight, bias) in runs.items():
+        assert rec.elites == [first, second] and rec.unselected == [] and rec.new_elites == [second, ranked[2]]
+        # The plain definition: clone one elite after another in place, from the live (or the initial) rows.
+        w, b = w0.clone(), b0.clone()
+        for elite, slot in zip(rec.elites, rec.new_elites):
+            src = (w, b) if kind == "reference" else (w0, b0)
+            w[slot], b[slot] = src[0][elite].clone(), src[1][elite].clone()
+        for slot in rec.new_elites:
+            assert torch.equal(weight[slot], w[slot]) and torch.equal(bias[slot], b[slot]), (kind, slot)
+    assert torch.equal(runs["reference"][1][ranked[2]], w0[first])
+    assert torch.equal(runs["snapshot"][1][ranked[2]], w0[second])
+
+
+@pytest.mark.parametrize("n", [5, 9])
+def test_elite_clone_kinds_agree_with_one_elite(n):
+    """With one elite (pop_size below 10, the paper's 5) the two ways of cloning give the same epoch."""
+    for seed in range(20):
+        ref, snap = (run_epoch(seed, n, elite_clone=kind) for kind in ("reference", "snapshot"))
+        assert ref[0].num_elitists == 1 and ref[1] == snap[1]
+        assert torch.equal(ref[2], snap[2]) and torch.equal(ref[3], snap[3])
+
+
+def test_unknown_elite_clone_is_refused():
+    with pytest.raises(ValueError, match="elite_clone"):
+        SSNE(5, 0.1, 0.05, np.random.default_rng(0), elite_clone="copy")
 
 
 @pytest.mark.parametrize("seed", range(5))

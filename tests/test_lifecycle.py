@@ -220,18 +220,22 @@ def test_a_folder_of_other_settings_and_a_new_wandb_project_are_refused(seed1_ru
 def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
     """config.json of a run started before -compile, -pevfa_rows, -phi_grad and -capture_video existed:
     its settings read back with the flags added since off, the learner variants it ran with (true rows
-    unless -reference_pevfa_rows was given, the pre-step φ gradient), every recorded value kept, and the
+    unless -reference_pevfa_rows was given, the pre-step φ gradient, elites cloned from a snapshot, the best
+    test that ran as the reported score), every recorded value kept, and the
     learner builds. Today's runs record today's defaults (the reference's rows and gradient)."""
     from core.agent import learner_config
     from parameters import recorded_settings
 
     settings = json.loads((seed1_run / "config.json").read_text())["settings"]
     assert (settings["pevfa_rows"], settings["phi_grad"]) == ("reference", "reference")
-    old = {k: v for k, v in settings.items() if k not in ("compile", "pevfa_rows", "phi_grad", "capture_video")}
+    assert (settings["elite_clone"], settings["reported_score"]) == ("reference", "reference")
+    newer = ("compile", "pevfa_rows", "phi_grad", "capture_video", "elite_clone", "reported_score")
+    old = {k: v for k, v in settings.items() if k not in newer}
     for flag, layout in ((None, "paper"), (False, "paper"), (True, "reference")):
         recorded = old if flag is None else {**old, "reference_pevfa_rows": flag}
         args = recorded_settings(recorded)
         assert (args.compile, args.capture_video, args.pevfa_rows, args.phi_grad) == (False, False, layout, "paper")
+        assert (args.elite_clone, args.reported_score) == ("snapshot", "tests_run")
         assert not hasattr(args, "reference_pevfa_rows")
         assert all(getattr(args, k) == v for k, v in old.items())
         cfg = learner_config(args, 17, 6)

@@ -115,7 +115,7 @@ class PlainLoop:
         torch.manual_seed(args.seed)  # the networks' initialisation
         self.learner = ERLRe2Learner(LearnerConfig(state_dim=s_dim, action_dim=self.a_dim, **settings), "cpu", seed=args.seed)
         self.buffer = PlainBuffer()
-        self.ssne = SSNE(args.pop_size, args.frac, args.prob_reset_and_sup, self.rng) if args.EA else None
+        self.ssne = SSNE(args.pop_size, args.frac, args.prob_reset_and_sup, self.rng, elite_clone=args.elite_clone) if args.EA else None
         self.frames = self.rl_frames = self.games = self.generation = self.evo_times = self.epochs = 0
         self.synced_slot: int | None = None  # the RL head's slot since the last sync, until the next epoch
         self.placement = {"elite": 0, "selected": 0, "discarded": 0}
@@ -266,6 +266,8 @@ class PlainLoop:
 
         # 8. Report.
         tests = [x for x in (row["champion_score"], row["rl_score"]) if x is not None]
+        if args.reported_score == "reference":  # the authors' scores start at 0: a test that did not run reports 0
+            tests = [0.0 if x is None else x for x in (row["champion_score"], row["rl_score"])]
         synced = sum(self.placement.values())
         row.update(learner.pop_losses(), frames=self.frames, generation=self.generation, games=self.games,
                    rl_frames=self.rl_frames, evo_times=self.evo_times, ssne_epochs=self.epochs,
@@ -438,6 +440,10 @@ CASES = {
         (ALWAYS - {"iterations include the population's frames"}) | {"fitness none"}),
     "cheetah-ea_only": (
         "-env HalfCheetah-v4 -EA -pop_size 3 -max_episode_steps 20", 3,
+        {"fitness mc", "MC: truncated", "report: one test ran, its score negative"}),
+    # The other ways of cloning elites and of reporting a score (the authors' in every case above).
+    "cheetah-ea_only-snapshot-tests_run": (
+        "-env HalfCheetah-v4 -EA -pop_size 3 -max_episode_steps 20 -elite_clone snapshot -reported_score tests_run", 3,
         {"fitness mc", "MC: truncated", "report: one test ran, its score negative"}),
 }
 

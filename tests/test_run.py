@@ -83,6 +83,8 @@ def test_ea_only_and_rl_only(tmp_path):
     assert all(r["fitness_kind"] == "mc" and r["champion_score"] and r["rl_score"] == "" for r in table)
     assert all(r["critic_loss"] == "" and r["pevfa_loss"] == "" for r in table)  # nothing trains
     assert json.loads((run_dir / "config.json").read_text())["variant"] == "EA only"
+    # The authors' reported score: the RL test that did not run counts as 0.
+    assert all(float(r["best_reward"]) == max(float(r["champion_score"]), 0.0) for r in table)
 
     proc, run_dir = run([*TINY, "-RL", "-num_frames", "1000"], tmp_path / "rl")
     assert proc.returncode == 0, proc.stderr
@@ -90,6 +92,7 @@ def test_ea_only_and_rl_only(tmp_path):
     assert all(r["fitness_kind"] == "none" and r["champion_score"] == "" and r["rl_score"] for r in table)
     assert any(r["critic_loss"] for r in table) and all(r["pevfa_loss"] == "" and r["ea_loss"] == "" for r in table)
     assert json.loads((run_dir / "config.json").read_text())["variant"] == "RL only"
+    assert all(float(r["best_reward"]) == max(float(r["rl_score"]), 0.0) for r in table)
 
 
 def test_humanoid_actions_stay_in_bounds():
@@ -142,6 +145,8 @@ def test_humanoid_run(tmp_path):
     (["-tag", "a/b"], "argument -tag: must be 1-40 characters"),
     (["-phi_grad", "torch"], "argument -phi_grad: invalid choice: 'torch' (choose from 'reference', 'paper')"),
     (["-pevfa_rows", "rows"], "argument -pevfa_rows: invalid choice: 'rows' (choose from 'reference', 'paper')"),
+    (["-elite_clone", "copy"], "argument -elite_clone: invalid choice: 'copy' (choose from 'reference', 'snapshot')"),
+    (["-reported_score", "best"], "argument -reported_score: invalid choice: 'best' (choose from 'reference', 'tests_run')"),
     (["-reference_pevfa_rows"], ("-reference_pevfa_rows no longer exists: the reference's rows are the default now; "
                                  "-pevfa_rows {reference,paper} chooses the layout")),
 ])
@@ -304,3 +309,17 @@ def test_task_outside_the_paper_gets_the_reference_command_line_defaults(tmp_pat
     assert got == {"theta": 0.5, "frac": 0.1, "time_steps": 1, "K": 5, "gamma": 0.99}
     assert sources["frac"] == "built-in"
     assert parse_args(["-env", "Pendulum-v1", "-pop_size", "3", "-logdir", str(tmp_path)])[0].K == 4
+
+
+@pytest.mark.parametrize("champion,rl,reference,tests_run", [
+    (None, -12.5, 0.0, -12.5), (-3.0, None, 0.0, -3.0), (None, 7.0, 7.0, 7.0),
+    (-3.0, -12.5, -3.0, -3.0), (4.0, -1.0, 4.0, 4.0), (None, None, 0.0, None),
+])
+def test_reported_score(champion, rl, reference, tests_run):
+    """best_reward: the authors' max(champion, RL) with 0 for a test that did not run, or the best test that ran."""
+    from core.agent import reported_score
+
+    assert reported_score(champion, rl, "reference") == reference
+    assert reported_score(champion, rl, "tests_run") == tests_run
+    with pytest.raises(ValueError, match="reported_score"):
+        reported_score(1.0, 2.0, "best")
