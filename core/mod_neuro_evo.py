@@ -180,7 +180,7 @@ class SSNE:
 
         # Elites are cloned one after another from the live population, as the reference: once the
         # unselected slots run out, an elite's clone can land on a winner slot that holds an elite not
-        # yet cloned, which is then cloned from the overwritten slot (three or more elites). "snapshot"
+        # yet cloned, which is then cloned from the overwritten slot (two or more elites). "snapshot"
         # clones every elite from a copy taken before the first clone.
         source_w, source_b = (weight[elites].clone(), bias[elites].clone()) if self.elite_clone == "snapshot" else (None, None)
         new_elites = []
