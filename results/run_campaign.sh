@@ -14,7 +14,7 @@
 #
 # Start-or-resume: run it again (in a new session, after any interruption) and every unfinished run
 # continues from its checkpoint (written every 10 minutes and every 10k frames); finished runs exit at
-# once. Run folders and checkpoints live under $OUT, outside the repository.
+# once. Run folders and checkpoints live under $OUT and are never committed (copy() takes their rows).
 #
 #   git -C /work/main worktree add --detach /work/campaign-src <commit>     # once: the frozen commit
 #   SRC=/work/campaign-src OUT=/work/campaign nohup bash /work/campaign-src/results/run_campaign.sh \
@@ -22,6 +22,8 @@
 #   bash results/run_campaign.sh --copy      # any time: copy config.json, progress.csv and job logs of
 #                                            # the runs so far into results/ (no checkpoints); a record
 #                                            # committed from an earlier machine that reaches further is kept
+#   bash results/run_campaign.sh --queue     # the jobs in the order they would start (finished ones are
+#                                            # skipped when reached), nothing run
 #
 # A fresh machine has none of the checkpoints: a run that had not finished starts again from frame 0 there
 # (its committed rows stay until the new run reaches further), and a run whose finished rows are committed is
@@ -112,11 +114,15 @@ part2() {  # part 2's runs, one line each: those with a checkpoint on this machi
   done | sort -n -k1,1 -s | cut -d' ' -f2-
 }
 
-{
+queue() {  # every job, one line each: <part> <group> <env> <seed> <frames> [extra flags...]
   for seed in 1 2 3; do  # part 1: HalfCheetah to 200k, both arms, seed by seed
     echo "1M erl_re2 HalfCheetah-v4 $seed 200000"
     echo "reference_defaults phi_grad_paper HalfCheetah-v4 $seed 200000 -phi_grad paper"
   done
   part2  # part 2: HalfCheetah (the same runs extended) and Hopper to 1M, in the order part2 gives
-} | xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _
+}
+
+if [ "${1:-}" = "--queue" ]; then queue; exit 0; fi  # print the jobs in the order they would start
+
+queue | xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _
 echo "$(date -u +%FT%TZ) campaign: every job has exited"

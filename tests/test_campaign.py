@@ -1,0 +1,87 @@
+"""results/run_campaign.sh: the order in which a new machine starts the 1M runs, and the rules by which
+--copy puts a run's rows into results/ without ever shortening or replacing a record that reaches further."""
+import os
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "results" / "run_campaign.sh"
+TASKS = ("HalfCheetah-v4", "Hopper-v4")
+
+
+def campaign(repo: Path, out: Path, *args: str) -> str:
+    env = {**os.environ, "REPO": str(repo), "OUT": str(out), "SRC": str(out / "no-src")}
+    done = subprocess.run(["bash", str(SCRIPT), *args], check=False, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def write_rows(run_dir: Path, last: int, step: int = 10_000) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    frames = list(range(step, last + 1, step))
+    (run_dir / "progress.csv").write_text("frames,best_reward\n" + "".join(f"{f},{f / 100}\n" for f in frames))
+    (run_dir / "config.json").write_text(f'{{"last": {last}}}\n')
+
+
+def last_frames(path: Path) -> int:
+    return int(path.read_text().splitlines()[-1].split(",")[0])
+
+
+def test_a_new_machine_resumes_checkpointed_runs_then_starts_those_furthest_behind(tmp_path):
+    repo, out = tmp_path / "repo", tmp_path / "out"
+    committed = {("HalfCheetah-v4", 1): 500_000, ("HalfCheetah-v4", 2): 100_000, ("HalfCheetah-v4", 3): 300_000,
+                 ("Hopper-v4", 1): 50_000, ("Hopper-v4", 3): 700_000}  # Hopper seed 2: no rows yet
+    for (task, seed), frames in committed.items():
+        write_rows(repo / "results/1M/erl_re2" / f"{task}__ERL-Re2__seed{seed}", frames)
+    live = out / "1M/erl_re2/Hopper-v4__ERL-Re2__seed3"  # the one run with a checkpoint on this machine
+    write_rows(live, 20_000)
+    (live / "checkpoint.pt").write_bytes(b"x")
+
+    jobs = [line.split() for line in campaign(repo, out, "--queue").splitlines()]
+
+    part1 = [j for j in jobs if j[4] == "200000"]
+    assert [(j[1], j[3]) for j in part1] == [(g, s) for s in "123" for g in ("erl_re2", "phi_grad_paper")]
+    assert all(j[5:] == ["-phi_grad", "paper"] for j in part1 if j[1] == "phi_grad_paper")
+    part2 = [(j[2], int(j[3])) for j in jobs if j[4] == "1000000"]
+    assert jobs[len(part1):] == [["1M", "erl_re2", t, str(s), "1000000"] for t, s in part2]
+    assert part2 == [("Hopper-v4", 3), ("Hopper-v4", 2), ("Hopper-v4", 1), ("HalfCheetah-v4", 2),
+                     ("HalfCheetah-v4", 3), ("HalfCheetah-v4", 1)]
+
+
+def test_copy_never_shortens_a_record_and_cuts_the_200k_arm(tmp_path):
+    repo, out = tmp_path / "repo", tmp_path / "out"
+    runs = out / "1M/erl_re2"
+    write_rows(runs / "HalfCheetah-v4__ERL-Re2__seed1", 250_000)  # live run behind its committed record
+    write_rows(runs / "HalfCheetah-v4__ERL-Re2__seed2", 230_000)  # live run ahead of its committed record
+    write_rows(runs / "Hopper-v4__ERL-Re2__seed1", 40_000)  # no record yet
+    arm = out / "reference_defaults/phi_grad_paper/HalfCheetah-v4__ERL-Re2__phi_grad=paper__seed1"
+    write_rows(arm, 120_000)
+    for log in (runs / "jobs/HalfCheetah-v4__seed1.log", runs / "jobs/HalfCheetah-v4__seed2.log",
+                runs / "jobs/Hopper-v4__seed1.log", arm.parent / "jobs/HalfCheetah-v4__seed1.log"):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"log of {log.name}\n")
+    record = repo / "results/1M/erl_re2"
+    write_rows(record / "HalfCheetah-v4__ERL-Re2__seed1", 300_000)
+    write_rows(record / "HalfCheetah-v4__ERL-Re2__seed2", 210_000)
+    cut = repo / "results/reference_defaults/erl_re2"
+    write_rows(cut / "HalfCheetah-v4__ERL-Re2__seed1", 200_000)  # a finished 200k arm from an earlier machine
+    before = (cut / "HalfCheetah-v4__ERL-Re2__seed1/progress.csv").read_text()
+
+    said = campaign(repo, out, "--copy")
+
+    assert last_frames(record / "HalfCheetah-v4__ERL-Re2__seed1/progress.csv") == 300_000
+    assert "kept results/1M/erl_re2/HalfCheetah-v4__ERL-Re2__seed1 (300000 frames; the live run has 250000)" in said
+    assert (cut / "HalfCheetah-v4__ERL-Re2__seed1/progress.csv").read_text() == before
+    assert last_frames(record / "HalfCheetah-v4__ERL-Re2__seed2/progress.csv") == 230_000
+    assert (record / "HalfCheetah-v4__ERL-Re2__seed2/config.json").read_text() == '{"last": 230000}\n'
+    assert (record / "jobs/HalfCheetah-v4__seed2.log").read_text() == "log of HalfCheetah-v4__seed2.log\n"
+    # the 200k arm of a run that reached further: its rows up to the first at or past 200k, no more
+    rows = (cut / "HalfCheetah-v4__ERL-Re2__seed2/progress.csv").read_text().splitlines()
+    assert rows[0] == "frames,best_reward" and last_frames(cut / "HalfCheetah-v4__ERL-Re2__seed2/progress.csv") == 200_000
+    assert len(rows) == 1 + 20
+    assert last_frames(record / "Hopper-v4__ERL-Re2__seed1/progress.csv") == 40_000
+    assert not (cut / "Hopper-v4__ERL-Re2__seed1").exists()  # only HalfCheetah has a 200k arm
+    assert last_frames(repo / "results/reference_defaults/phi_grad_paper" / arm.name / "progress.csv") == 120_000
+    # copying again changes nothing
+    snapshot = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    campaign(repo, out, "--copy")
+    assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == snapshot
