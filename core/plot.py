@@ -1,6 +1,6 @@
 """Learning curves, sample-efficiency curves and a results table from run directories.
 
-    python -m core.plot <logdir> [<logdir> ...] [-out DIR] [-at FRAMES ...] [-every FRAMES]
+    python -m core.plot <logdir> [<logdir> ...] [-out DIR] [-at FRAMES ...] [-every FRAMES] [-seeds]
 
 Every directory (at any depth) holding both ``progress.csv`` and ``config.json`` is a run. Runs
 are grouped by task, variant and any algorithmic setting that differs between runs of that task
@@ -424,8 +424,9 @@ def _legend_label(text: str) -> str:
     return textwrap.fill(text, 36)
 
 
-def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> None:
-    """One panel per task: mean best_reward over seeds with a 95% band, paper marks dashed."""
+def learning_curves(groups: dict[tuple[str, str], list[Run]], seeds: bool = False) -> Figure:
+    """One panel per task: mean best_reward over seeds with a 95% band over the frames every seed reached,
+    paper marks dashed; with ``seeds``, also each seed's own curve as a thin line to its last row."""
     tasks = sorted({task for task, _ in groups})
     ncols = min(3, len(tasks))
     nrows = math.ceil(len(tasks) / ncols)
@@ -445,6 +446,11 @@ def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> N
                     half = np.where(n > 1, 1.96 * std / np.sqrt(n), np.nan)
                 ax.fill_between(grid, mean - half, mean + half, color=line.get_color(),
                                 alpha=0.2, linewidth=0)
+            if seeds:
+                for run in _by_seed(runs):
+                    frames, score = run.curve()
+                    ax.plot(frames, score, color=line.get_color(), linewidth=0.7, alpha=0.45, drawstyle="steps-post",
+                            gid=f"seed {run.config['seed']}")
         for algo, color in (("ERL-Re2", "black"), ("TD3", "gray")):
             if algo in PAPER_SCORES.get(task, {}):
                 ax.axhline(PAPER_SCORES[task][algo], color=color, linestyle="--", linewidth=1,
@@ -457,7 +463,13 @@ def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path) -> N
         ax.legend(fontsize="small")
     for ax in axes[len(tasks):]:
         ax.set_visible(False)
-    fig.savefig(path, dpi=120)
+    if seeds:
+        fig.suptitle("thin lines: each seed's own curve, to its last row", fontsize="medium")
+    return fig
+
+
+def plot_groups(groups: dict[tuple[str, str], list[Run]], path: str | Path, seeds: bool = False) -> None:
+    learning_curves(groups, seeds).savefig(path, dpi=120)
 
 
 def _curve_grid(runs: Sequence[Run]) -> np.ndarray:
@@ -529,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also tabulate each seed's mean RL test score over these frame windows, and their mean ± std")
     parser.add_argument("-cost", "--cost", action="store_true",
                         help="also tabulate each run's frames, wall time, frames/s and commit")
+    parser.add_argument("-seeds", "--seeds", action="store_true",
+                        help="also draw each seed's own learning curve (thin lines, each to its last row)")
     args = parser.parse_args(argv)
     for flag, values in (("-at", args.at or []), ("-every", [args.every] if args.every is not None else []),
                          ("-best_at", args.best_at or [])):
@@ -553,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cost:
         table += "\n## Runs: frames, wall time and speed\n\n" + cost_table(groups)
     (out / "results.md").write_text(table)
-    plot_groups(groups, out / "learning_curves.png")
+    plot_groups(groups, out / "learning_curves.png", args.seeds)
     plot_sample_efficiency(groups, out / "sample_efficiency.png")
     print(table, end="")
     print(f"wrote {out / 'results.md'}, {out / 'learning_curves.png'} and {out / 'sample_efficiency.png'}", file=sys.stderr)

@@ -344,3 +344,21 @@ def test_cost_table_reads_each_runs_last_row(tmp_path, capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| HalfCheetah | ERL-Re2 |")]
     cost = [[c.strip() for c in row.strip("|").split("|")][2:] for row in rows if len(row.split("|")) == 9]
     assert cost == [["1", "2,000", "—", "—", "—"], ["2", "7,200", "1.00 h", "2.0", "0123456"]]
+
+
+def test_seed_curves_reach_each_seeds_last_row(two_seeds, tmp_path):
+    """The mean stops at the frames every seed reached; with -seeds each seed's own line goes on to its last row."""
+    groups = group_runs(find_runs([two_seeds]))
+    plain = plot.learning_curves(groups).axes[0]
+    assert not [line for line in plain.get_lines() if (line.get_gid() or "").startswith("seed")]
+    ax = plot.learning_curves(groups, seeds=True).axes[0]
+    mean = next(line for line in ax.get_lines() if "(n=2)" in line.get_label())
+    assert max(mean.get_xdata()) == 4000  # seed 1's last row
+    seeds = {line.get_gid(): line for line in ax.get_lines() if (line.get_gid() or "").startswith("seed")}
+    assert sorted(seeds) == ["seed 1", "seed 2"]
+    np.testing.assert_array_equal(seeds["seed 2"].get_xdata(), [1500, 3000, 4500, 6000])
+    np.testing.assert_array_equal(seeds["seed 2"].get_ydata(), [5, 15, 25, 35])
+    assert seeds["seed 1"].get_color() == mean.get_color()
+    out = tmp_path / "out"
+    assert main([str(two_seeds), "-out", str(out), "-seeds"]) == 0
+    assert (out / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
