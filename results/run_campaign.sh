@@ -82,18 +82,26 @@ if [ "${1:-}" = "--copy" ]; then copy; exit 0; fi
 
 run_one() {  # run_one <part> <group> <env> <seed> <frames> [extra flags...]
   local part=$1 group=$2 env=$3 seed=$4 frames=$5; shift 5
-  local dir="$OUT/$part/$group" rc=0 record done
+  local dir="$OUT/$part/$group" rc=0 record done lock
   record="$REPO/results/$part/$group"  # where the finished run's rows are committed
   [ "$frames" = 200000 ] && record="$REPO/results/reference_defaults/$group"
+  # A committed record that reaches the budget is done, even where a run of it continues on this machine
+  # (restarted from 0 after the checkpoints were lost): part 2's job takes that run on to 1M.
   for done in "$record/${env}__"*"__seed$seed/progress.csv"; do
-    if [ "$(last_frames "$done")" -ge "$frames" ] && [ ! -d "$dir/${env}__ERL-Re2"*"__seed$seed" ]; then
+    if [ "$(last_frames "$done")" -ge "$frames" ]; then
       echo "$(date -u +%FT%TZ) skip $part/$group $env seed $seed: finished to $frames frames, rows committed in ${done#"$REPO"/}"
       return 0
     fi
   done
   mkdir -p "$dir/jobs"
+  # Part 1's 200k job and part 2's 1M job of one run can be in flight at once (the run's own lock would
+  # refuse the second, leaving the run at 200k): the second waits for the first, then continues the run.
+  lock="$dir/jobs/${env}__seed${seed}.lock"
+  if ! flock -n "$lock" true; then
+    echo "$(date -u +%FT%TZ) wait $part/$group $env seed $seed: another job of this run is running"
+  fi
   echo "$(date -u +%FT%TZ) start $part/$group $env seed $seed to $frames frames"
-  OMP_NUM_THREADS=1 nice -n 19 "$PYTHON" "$SRC/run_re2.py" -env "$env" -seed "$seed" -num_frames "$frames" \
+  OMP_NUM_THREADS=1 flock "$lock" nice -n 19 "$PYTHON" "$SRC/run_re2.py" -env "$env" -seed "$seed" -num_frames "$frames" \
     -logdir "$dir" -threads 1 -wandb_mode disabled -checkpoint_every 10000 -checkpoint_minutes 10 "$@" \
     >> "$dir/jobs/${env}__seed${seed}.log" 2>&1 || rc=$?
   echo "$(date -u +%FT%TZ) exit $rc $part/$group $env seed $seed"

@@ -85,3 +85,36 @@ def test_copy_never_shortens_a_record_and_cuts_the_200k_arm(tmp_path):
     snapshot = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
     campaign(repo, out, "--copy")
     assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == snapshot
+
+
+def test_two_jobs_of_one_run_never_run_at_once_and_a_committed_200k_arm_is_not_run_again(tmp_path):
+    """Part 1 takes HalfCheetah's default runs to 200k and part 2 takes the same runs to 1M: when both jobs of
+    one run are in flight (a run that a new machine restarted from 0), the second waits for the first and then
+    continues the run, instead of being refused by the run's lock and leaving it at 200k."""
+    repo, out, calls = tmp_path / "repo", tmp_path / "out", tmp_path / "calls.txt"
+    fake = tmp_path / "python"  # stands in for run_re2.py: notes when each job starts and ends
+    fake.write_text("#!/usr/bin/env bash\n"
+                    'seed=$5; frames=$7; group=$(basename "$9"); now() { date +%s.%N; }\n'
+                    f'echo "start $group $seed $frames $(now)" >> {calls}\n'
+                    # seed 1's 200k job is the slow one: the other slot reaches its 1M job meanwhile
+                    'if [ "$group$seed$frames" = erl_re21200000 ]; then sleep 3; else sleep 0.05; fi\n'
+                    f'echo "end $group $seed $frames $(now)" >> {calls}\n')
+    fake.chmod(0o755)
+    live = out / "1M/erl_re2/HalfCheetah-v4__ERL-Re2__seed1"  # restarted here from 0: resumes first in part 2
+    write_rows(live, 20_000)
+    (live / "checkpoint.pt").write_bytes(b"x")
+    # seed 2: its 200k arm is committed from an earlier run while a new run of it continues on this machine
+    write_rows(repo / "results/reference_defaults/erl_re2/HalfCheetah-v4__ERL-Re2__seed2", 200_000)
+    write_rows(out / "1M/erl_re2/HalfCheetah-v4__ERL-Re2__seed2", 30_000)
+    env = {**os.environ, "REPO": str(repo), "OUT": str(out), "SRC": str(out / "no-src"), "PYTHON": str(fake)}
+    done = subprocess.run(["bash", str(SCRIPT)], check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    spans: dict[tuple[str, str], list[float]] = {}  # the default runs' jobs: (seed, frames) -> [start, end]
+    for what, group, seed, frames, when in (line.split() for line in calls.read_text().splitlines()):
+        if group == "erl_re2":
+            spans.setdefault((seed, frames), []).append(float(when))
+    first, second = spans[("1", "200000")], spans[("1", "1000000")]
+    assert second[0] >= first[1], f"seed 1's 1M job started at {second[0]}, before its 200k job ended at {first[1]}"
+    assert ("2", "200000") not in spans and ("2", "1000000") in spans
+    assert "wait 1M/erl_re2 HalfCheetah-v4 seed 1" in done.stdout
