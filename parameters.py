@@ -10,7 +10,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 
-from core.ddpg import VARIANTS
+from core.ddpg import CRITIC_ACTIONS, VARIANTS
 from core.mod_neuro_evo import ELITE_CLONES
 from core.tasks import close_task_names, default_sync_period, task_family, task_settings
 
@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
            "parameters, as the paper's equations). Measured on HalfCheetah-v4, 3 seeds, with the reference rows: "
            "best so far at 200k frames 6,209 ± 751 with paper vs 6,092 ± 259 with reference, no visible "
            "effect (docs/differences.md)")
+    a("-critic_actions", default="reference", choices=CRITIC_ACTIONS,
+      help="the action the TD3 critic's current Q reads: reference (default, the authors' code as it ran on the "
+           "CPU: for a minibatch holding no RL exploration action, e.g. every minibatch of the generation that ends "
+           "the warm-up, the raw target-smoothing noise, because their action tensor shares memory with the "
+           "float32 numpy batch into which the noise is drawn) or batch (always the minibatch's actions, plain "
+           "TD3). HalfCheetah-v4: docs/differences.md")
     a("-elite_clone", default="reference", choices=ELITE_CLONES,
       help="how SSNE clones its elites: reference (default, the authors' code: one after another from the live "
            "population, so once the unselected slots run out an elite can land on a winner slot holding an elite "
@@ -185,9 +191,11 @@ def resolve(args: argparse.Namespace, sources: dict[str, str]) -> None:
 # Settings whose default changed since runs were recorded: a config.json without the flag records a run made
 # with the earlier behaviour, not with today's default. -pevfa_rows replaced -reference_pevfa_rows (true rows
 # unless that flag was given); -phi_grad arrived when the reference's gradient became the default; -elite_clone
-# and -reported_score when the reference's cloning and reported score did (a snapshot and the tests that ran before).
+# and -reported_score when the reference's cloning and reported score did (a snapshot and the tests that ran before);
+# -critic_actions when the critic first read the reference's actions (the batch's before).
 REPLACED_FLAGS = {"reference_pevfa_rows": "-pevfa_rows"}
-EARLIER_BEHAVIOUR = {"pevfa_rows": "paper", "phi_grad": "paper", "elite_clone": "snapshot", "reported_score": "tests_run"}
+EARLIER_BEHAVIOUR = {"pevfa_rows": "paper", "phi_grad": "paper", "elite_clone": "snapshot", "reported_score": "tests_run",
+                     "critic_actions": "batch"}
 
 
 def recorded_settings(settings: dict) -> argparse.Namespace:

@@ -59,7 +59,7 @@ def learner_config(args: Namespace, state_dim: int, action_dim: int) -> LearnerC
         state_dim=state_dim, action_dim=action_dim, pop_size=args.pop_size, pr=args.pr, gamma=args.gamma, tau=args.tau,
         TD3_noise=args.TD3_noise, K=args.K, actor_alpha=args.actor_alpha, EA_actor_alpha=args.EA_actor_alpha,
         OFF_TYPE=args.OFF_TYPE, use_all=args.use_all, rl_algo=args.rl_algo, EA=args.EA, batch_size=args.batch_size,
-        pevfa_rows=args.pevfa_rows, phi_grad=args.phi_grad, compile=args.compile,
+        pevfa_rows=args.pevfa_rows, phi_grad=args.phi_grad, critic_actions=args.critic_actions, compile=args.compile,
     )
 
 
@@ -212,7 +212,7 @@ class Agent:
             noise = self.rng.normal(0.0, EXPLORATION_STD, size=(len(idx), a_dim))
             return np.clip(act(obs, idx) + noise, -1.0, 1.0)
 
-        return run_episodes(self.rl_pool, policy, self._reset_seeds(1, self.rng), memory=self.memory)
+        return run_episodes(self.rl_pool, policy, self._reset_seeds(1, self.rng), memory=self.memory, exploration=not warmup)
 
     def test(self, head: int) -> float:
         """Mean return of ``test_episodes`` noise-free episodes of one actor (not stored)."""

@@ -38,6 +38,7 @@ from core.replay_memory import Batch, ReplayMemory
 
 LOSS_NAMES = ("critic_loss", "actor_loss", "pevfa_loss", "ea_loss")
 VARIANTS = ("reference", "paper")  # values of LearnerConfig.pevfa_rows and .phi_grad (-pevfa_rows, -phi_grad)
+CRITIC_ACTIONS = ("reference", "batch")  # values of LearnerConfig.critic_actions (-critic_actions)
 
 
 def policy_rows(weight: torch.Tensor, bias: torch.Tensor, layout: str = "paper") -> torch.Tensor:
@@ -87,6 +88,9 @@ class LearnerConfig:
     EA: bool = True
     pevfa_rows: str = "reference"  # the PeVFA's input rows: "reference" (the authors' reshape) or "paper" (policy_rows)
     phi_grad: str = "reference"  # φ's gradient: "reference" (torch 1.1's, post-step head) or "paper" (pre-step)
+    # The TD3 critic's input action: "reference" (the authors' code on the CPU: for a batch without any RL
+    # exploration action, the smoothing noise; see _critic_loss) or "batch" (always the batch's actions).
+    critic_actions: str = "reference"
     lr: float = 1e-3
     grad_clip: float = 10.0
     batch_size: int = 128
@@ -96,6 +100,8 @@ class LearnerConfig:
         for name in ("pevfa_rows", "phi_grad"):
             if getattr(self, name) not in VARIANTS:
                 raise ValueError(f"LearnerConfig.{name} must be one of {VARIANTS} (got {getattr(self, name)!r})")
+        if self.critic_actions not in CRITIC_ACTIONS:
+            raise ValueError(f"LearnerConfig.critic_actions must be one of {CRITIC_ACTIONS} (got {self.critic_actions!r})")
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -301,7 +307,19 @@ class ERLRe2Learner(nn.Module):
         return loss.detach()
 
     def _critic_loss(self, batch: Batch, noise: torch.Tensor | None) -> torch.Tensor:
+        """The TD3 critic's loss. With ``critic_actions="reference"`` (the default) the current Q is read at the
+        smoothing noise instead of the batch's actions when no action of the batch is an RL exploration action,
+        as the authors' code computed on the CPU: there ``action = torch.FloatTensor(u)`` shares memory with
+        the sampled actions ``u`` whenever ``u`` is a float32 array (every action a warm-up draw or a population
+        member's; an exploration action, policy + float64 Gaussian noise, makes it float64 and the constructor
+        copies), and the smoothing noise is drawn in place into ``torch.FloatTensor(u)`` (the same memory) before
+        the critic reads ``action``: the raw N(0, σ) draw, before its clip. In practice that is every batch of the
+        first learner iterations (the generation that ends the warm-up, whose buffer holds warm-up draws only) and
+        almost never later (1.4e-5 per batch once one RL episode of 1,000 exploration steps is in 12,000 rows)."""
         cfg = self.cfg
+        action = batch.action
+        if cfg.critic_actions == "reference" and noise is not None and batch.no_exploration is not None:
+            action = torch.where(batch.no_exploration, noise, batch.action)
         with torch.no_grad():
             feat_next = self.phi_target(batch.next_state)
             a_next = policy_actions(self.rl_weight_target[None], self.rl_bias_target[None], feat_next)[0]
@@ -309,7 +327,7 @@ class ERLRe2Learner(nn.Module):
                 a_next = (a_next + noise.clamp(-cfg.noise_clip, cfg.noise_clip)).clamp(-1.0, 1.0)
             q_next = self.critic_target(torch.cat([batch.next_state, a_next], -1)).min(0).values[0]
             y = batch.reward + cfg.gamma * batch.not_done * q_next
-        q = self.critic(torch.cat([batch.state, batch.action], -1))[:, 0]  # [n, B, 1]
+        q = self.critic(torch.cat([batch.state, action], -1))[:, 0]  # [n, B, 1]
         return (q - y).pow(2).mean((1, 2)).sum()
 
     def _actor_step(self, batch: Batch, ea_actors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -67,11 +67,13 @@ def run_episodes(
     horizon: int | None = None,
     gamma: float = 1.0,
     memory: ReplayMemory | None = None,
+    exploration: bool = False,
 ) -> Episodes:
     """Play ``len(reset_seeds)`` episodes on the pool's first instances in lockstep.
 
     An episode ends when the task terminates or truncates (time limit), or after ``horizon``
-    steps. Transitions are stored in ``memory`` (if given) in step order, in one write at the end.
+    steps. Transitions are stored in ``memory`` (if given) in step order, in one write at the end, marked as
+    the RL agent's exploration when ``exploration``.
     """
     m = len(reset_seeds)
     envs = pool.envs[:m]
@@ -101,5 +103,5 @@ def run_episodes(
         obs = next_obs
     pool.steps += int(lengths.sum())
     if stored:  # one write, in the same order as step by step
-        memory.add(*(np.concatenate(column) for column in zip(*stored)))
+        memory.add(*(np.concatenate(column) for column in zip(*stored)), exploration=exploration)
     return Episodes(returns, lengths, terminated, obs)

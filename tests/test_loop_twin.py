@@ -65,18 +65,25 @@ class PlainBuffer:
 
     def __init__(self):
         self.rows: list[tuple[np.ndarray, ...]] = []
+        # The dtype each action had in the authors' code: float64 for the RL agent's exploration actions
+        # (float32 policy output + float64 numpy noise), float32 for warm-up draws and population actions.
+        self.dtypes: list[type] = []
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, s, a, r, s2, terminated: bool) -> None:
+    def add(self, s, a, r, s2, terminated: bool, exploration: bool = False) -> None:
         f32 = np.float32
         self.rows.append((np.asarray(s, f32), np.asarray(a, f32), np.array([r], f32), np.asarray(s2, f32),
                           np.array([0.0 if terminated else 1.0], f32)))
+        self.dtypes.append(np.float64 if exploration else np.float32)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """A uniform minibatch; ``no_exploration``: the authors' ``np.array`` of the sampled actions is float32."""
         idx = torch.randint(0, len(self.rows), (batch_size,), generator=generator).tolist()
-        return Batch(*(torch.from_numpy(np.stack(col)) for col in zip(*(self.rows[i] for i in idx))))
+        float32 = np.result_type(*(self.dtypes[i] for i in idx)) == np.float32
+        return Batch(*(torch.from_numpy(np.stack(col)) for col in zip(*(self.rows[i] for i in idx))),
+                     no_exploration=torch.tensor(float32))
 
     def table(self) -> np.ndarray:
         return np.stack([np.concatenate(row) for row in self.rows])
@@ -136,13 +143,13 @@ class PlainLoop:
             obs = ep.last_obs = nxt
         return ep
 
-    def store(self, episodes: list[Episode]) -> None:
+    def store(self, episodes: list[Episode], exploration: bool = False) -> None:
         """Every transition of episodes played together goes to the buffer; the run plays them in
         lockstep, so the buffer holds step 0 of each (in episode order), then step 1 of each, ..."""
         for t in range(max(ep.length for ep in episodes)):
             for ep in episodes:
                 if t < ep.length:
-                    self.buffer.add(*ep.transitions[t])
+                    self.buffer.add(*ep.transitions[t], exploration=exploration)
         self.frames += sum(ep.length for ep in episodes)
         self.games += len(episodes)
 
@@ -236,7 +243,8 @@ class PlainLoop:
         if args.RL:
             rl = args.pop_size  # the RL head's index among the actors
             policy = self.actor(rl)
-            if self.rl_frames < args.init_steps:
+            exploring = self.rl_frames >= args.init_steps
+            if not exploring:
                 def act(obs):
                     return -1.0 + 2.0 * self.rng.random((1, self.a_dim))[0]  # U(-1, 1)
             else:
@@ -244,7 +252,7 @@ class PlainLoop:
                     noise = 0.1 * self.rng.standard_normal((1, self.a_dim))[0]
                     return np.clip(policy(obs) + noise, -1.0, 1.0)
             rec.rl_episode = self.episode(act, self.seeds(1, self.rng)[0])
-            self.store([rec.rl_episode])
+            self.store([rec.rl_episode], exploration=exploring)
             self.rl_frames += rec.rl_episode.length
             if self.rl_frames >= args.init_steps and len(self.buffer) >= min(5000, args.init_steps):
                 rec.iterations = self.frames - frames_before

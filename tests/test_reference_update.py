@@ -159,7 +159,7 @@ class PlainLearner:
     def iteration(self, batch: Batch, policy_step: bool, use_ea_loss: bool) -> None:
         cfg, g = self.cfg, self.generator
         self.use_ea_loss = use_ea_loss
-        s, a, r, s2, nd = batch
+        s, a, r, s2, nd = batch[:5]
         # a. PeVFA fit on one actor drawn from the N+1 (all of them with use_all).
         if cfg.EA:
             if cfg.use_all:
@@ -186,6 +186,10 @@ class PlainLearner:
                 a2 = (a2 + noise.clamp(-cfg.noise_clip, cfg.noise_clip)).clamp(-1.0, 1.0)
             q2 = [q(torch.cat([s2, a2], 1)) for q in self.q_t]
             y = r + cfg.gamma * nd * (torch.min(q2[0], q2[1]) if len(q2) == 2 else q2[0])
+        # The authors' code on the CPU: a float32 batch of actions (none an RL exploration action) shares memory
+        # with the tensor the smoothing noise is drawn into, so the critic reads the raw noise as the action.
+        if cfg.critic_actions == "reference" and cfg.rl_algo == "td3" and batch.no_exploration is not None and bool(batch.no_exploration):
+            a = noise
         self.step("critic", sum(F.mse_loss(q(torch.cat([s, a], 1)), y) for q in self.q))
         if not policy_step:
             return
@@ -357,14 +361,15 @@ def perturbed_learner(cfg: LearnerConfig) -> ERLRe2Learner:
     return learner
 
 
-def make_batch(seed: int) -> Batch:
+def make_batch(seed: int, no_exploration: bool | None = None) -> Batch:
     g = torch.Generator().manual_seed(100 + seed)
     state = torch.randn(B, S, generator=g, dtype=torch.float64)
     action = torch.rand(B, A, generator=g, dtype=torch.float64) * 2 - 1
     reward = 50.0 * torch.randn(B, 1, generator=g, dtype=torch.float64)  # large: the clip at 10 is active
     next_state = torch.randn(B, S, generator=g, dtype=torch.float64)
     not_done = (torch.rand(B, 1, generator=g) > 0.3).double()  # terminal and non-terminal transitions
-    return Batch(state, action, reward, next_state, not_done)
+    flag = None if no_exploration is None else torch.tensor(no_exploration)
+    return Batch(state, action, reward, next_state, not_done, flag)
 
 
 CASES = {
@@ -373,6 +378,10 @@ CASES = {
     "td3-off1-K3-use_all": {"K": 3, "use_all": True, "actor_alpha": 1.5},
     "td3-ea_loss_off": {"use_ea_loss": False},
     "td3-rl_only": {"EA": False},
+    # batches without exploration actions (the generation that ends the warm-up), then with: the critic reads the
+    # smoothing noise, then the batch's actions (-critic_actions reference); always the batch's with "batch"
+    "td3-warmup_batches": {"no_exploration": [True, True, False, True, False]},
+    "ddpg-warmup_batches": {"rl_algo": "ddpg", "no_exploration": [True, True, False, True, False]},
     "ddpg-off1-K2": {"rl_algo": "ddpg", "K": 2, "EA_actor_alpha": 2.0},
     "ddpg-off2-use_all": {"rl_algo": "ddpg", "OFF_TYPE": 2, "use_all": True, "actor_alpha": 0.5},
 }
@@ -389,7 +398,7 @@ COMPILED = {"compiled-td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1
 # The learner's variants of step c and of the PeVFA's input: the defaults (the authors' code: its row
 # layout and torch 1.1's φ gradient), the paper's version of each alone, and both.
 VARIANTS = {"reference": {}, "paper_rows": {"pevfa_rows": "paper"}, "paper_grad": {"phi_grad": "paper"},
-            "paper": {"pevfa_rows": "paper", "phi_grad": "paper"}}
+            "paper": {"pevfa_rows": "paper", "phi_grad": "paper"}, "critic_batch": {"critic_actions": "batch"}}
 COMPILED_VARIANTS = ("reference", "paper")
 
 
@@ -399,6 +408,7 @@ def test_whole_update_equals_plain_implementation(case, variant):
     kw = dict(CASES.get(case) or COMPILED[case]) | VARIANTS[variant]
     ea_loss_from = kw.pop("ea_loss_from", 0)  # iterations before it run without L_ea (evo_times = 0)
     use_ea_loss = kw.pop("use_ea_loss", True)
+    no_exploration = kw.pop("no_exploration", [None] * 5)
     cfg = LearnerConfig(state_dim=S, action_dim=A, pop_size=N, pr=16, batch_size=B, **kw)
     if cfg.compile:  # each compiled case starts from empty caches: earlier learners' graphs would count
         torch._dynamo.reset()  # against dynamo's recompile limit, and past it frames silently run eagerly
@@ -406,7 +416,7 @@ def test_whole_update_equals_plain_implementation(case, variant):
     plain = PlainLearner(learner)
     assert compare(learner, plain) == 0.0  # loaded exactly
     for it in range(5):  # TD3: iterations 0, 2, 4 step the actor, 1 and 3 do not
-        batch = make_batch(it)
+        batch = make_batch(it, no_exploration[it])
         policy_step = cfg.rl_algo == "ddpg" or learner.total_it % cfg.policy_delay == 0
         ea = use_ea_loss and it >= ea_loss_from
         learner._iteration(batch, policy_step=policy_step, use_ea_loss=ea)

@@ -193,3 +193,35 @@ def test_storage_grows_in_steps_but_behaves_as_a_preallocated_ring(monkeypatch):
     assert stored_ids(restored) == stored_ids(grown) and restored.ptr == grown.ptr
     restored.load_state_dict(partial.state_dict())
     assert stored_ids(restored) == [0, 1, 2] and len(restored) == 3
+
+
+def test_exploration_flags_follow_rows_through_growth_wrap_and_checkpoint(monkeypatch):
+    """Each row remembers whether its action was an RL exploration action; a minibatch reports whether it holds
+    none (the authors' float32 action batch, see ERLRe2Learner._critic_loss), through growth, wrap-around and a
+    checkpoint round trip."""
+    import core.replay_memory as rm
+
+    monkeypatch.setattr(rm, "INITIAL_ROWS", 4)  # the storage grows while rows arrive
+    s, a = 3, 2
+    mem = ReplayMemory(s, a, capacity=10)
+
+    def rows(m, value):
+        return (np.full((m, s), value), np.full((m, a), 0.5), np.full(m, value), np.full((m, s), value), np.zeros(m, bool))
+
+    mem.add(*rows(6, 1.0))  # warm-up draws
+    g = torch.Generator().manual_seed(0)
+    assert all(bool(mem.sample(32, g).no_exploration) for _ in range(20))
+    mem.add(*rows(3, 2.0), exploration=True)  # one RL episode: rows 6-8
+    flags = [bool(mem.sample(4, g).no_exploration) for _ in range(200)]
+    assert any(flags) and not all(flags)  # batches with and without an exploration row
+    batch = mem.sample(64, g)  # the flag is the batch's own: rows with reward 2.0 are the exploration rows
+    assert bool(batch.no_exploration) == (not bool((batch.reward == 2.0).any()))
+    mem.add(*rows(5, 3.0))  # wraps: overwrites rows 0-3 (warm-up) with population rows
+    assert mem.exploration.tolist()[: mem.size] == [False] * 4 + [False, False] + [True] * 3 + [False]
+    copy = ReplayMemory(s, a, capacity=10)
+    copy.load_state_dict(mem.state_dict())
+    assert torch.equal(copy.exploration[: copy.size], mem.exploration[: mem.size])
+    old = mem.state_dict()
+    del old["exploration"]  # a checkpoint from before the flag: no row marked
+    copy.load_state_dict(old)
+    assert not copy.exploration[: copy.size].any()
