@@ -221,21 +221,21 @@ def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
     """config.json of a run started before -compile, -pevfa_rows, -phi_grad and -capture_video existed:
     its settings read back with the flags added since off, the learner variants it ran with (true rows
     unless -reference_pevfa_rows was given, the pre-step φ gradient, elites cloned from a snapshot, the best
-    test that ran as the reported score), every recorded value kept, and the
+    test that ran as the reported score, the critic on the batch's actions), every recorded value kept, and the
     learner builds. Today's runs record today's defaults (the reference's rows and gradient)."""
     from core.agent import learner_config
     from parameters import recorded_settings
 
     settings = json.loads((seed1_run / "config.json").read_text())["settings"]
     assert (settings["pevfa_rows"], settings["phi_grad"]) == ("reference", "reference")
-    assert (settings["elite_clone"], settings["reported_score"]) == ("reference", "reference")
-    newer = ("compile", "pevfa_rows", "phi_grad", "capture_video", "elite_clone", "reported_score")
+    assert (settings["elite_clone"], settings["reported_score"], settings["critic_actions"]) == ("reference",) * 3
+    newer = ("compile", "pevfa_rows", "phi_grad", "capture_video", "elite_clone", "reported_score", "critic_actions")
     old = {k: v for k, v in settings.items() if k not in newer}
     for flag, layout in ((None, "paper"), (False, "paper"), (True, "reference")):
         recorded = old if flag is None else {**old, "reference_pevfa_rows": flag}
         args = recorded_settings(recorded)
         assert (args.compile, args.capture_video, args.pevfa_rows, args.phi_grad) == (False, False, layout, "paper")
-        assert (args.elite_clone, args.reported_score) == ("snapshot", "tests_run")
+        assert (args.elite_clone, args.reported_score, args.critic_actions) == ("snapshot", "tests_run", "batch")
         assert not hasattr(args, "reference_pevfa_rows")
         assert all(getattr(args, k) == v for k, v in old.items())
         cfg = learner_config(args, 17, 6)

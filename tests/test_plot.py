@@ -25,11 +25,11 @@ COLUMNS = [
 def write_run(root, seed, frames, rewards, env="HalfCheetah-v4", variant="ERL-Re2", name=None,
               recorded_before_reference_defaults=False, times=None, commit=None, **settings):
     """A run dir under ``root`` with one progress row per (frame, reward), recording today's settings (or,
-    with ``recorded_before_reference_defaults``, a config.json without -pevfa_rows, -phi_grad, -elite_clone
-    and -reported_score)."""
+    with ``recorded_before_reference_defaults``, a config.json without -pevfa_rows, -phi_grad, -elite_clone,
+    -reported_score and -critic_actions)."""
     if not recorded_before_reference_defaults:
         settings = {"pevfa_rows": "reference", "phi_grad": "reference", "elite_clone": "reference",
-                    "reported_score": "reference", **settings}
+                    "reported_score": "reference", "critic_actions": "reference", **settings}
     run = root / (name or f"{env}__{variant.replace(' ', '')}__seed{seed}__20261121-101500")
     run.mkdir(parents=True)
     lines = [",".join(COLUMNS)]
@@ -292,8 +292,8 @@ def test_runs_recorded_before_the_reference_defaults_are_labelled_with_their_var
               pevfa_rows="reference", phi_grad="reference")
     write_run(tmp_path, 1, [1000, 2000], [3.0, 4.0], name="new")
     labels = {runs[0].path.name: label for (_, label), runs in group_runs(find_runs([tmp_path])).items()}
-    assert labels == {"old": "ERL-Re2 elite_clone=snapshot pevfa_rows=paper phi_grad=paper reported_score=tests_run",
-                      "mid": "ERL-Re2 elite_clone=snapshot reported_score=tests_run", "new": "ERL-Re2"}
+    assert labels == {"old": "ERL-Re2 critic_actions=batch elite_clone=snapshot pevfa_rows=paper phi_grad=paper reported_score=tests_run",
+                      "mid": "ERL-Re2 critic_actions=batch elite_clone=snapshot reported_score=tests_run", "new": "ERL-Re2"}
 
 
 def test_a_group_away_from_a_default_is_named_even_when_alone(tmp_path):
@@ -306,7 +306,8 @@ def test_a_group_away_from_a_default_is_named_even_when_alone(tmp_path):
     write_run(tmp_path, 1, [1000, 2000], [5.0, 6.0], name="flag", skip_warmup_evolution=True)
     labels = {key: sorted(r.path.name for r in runs) for key, runs in group_runs(find_runs([tmp_path])).items()}
     assert labels == {("HalfCheetah", "ERL-Re2 skip_warmup_evolution=True"): ["flag"],
-                      ("Hopper", "ERL-Re2 elite_clone=snapshot pevfa_rows=paper phi_grad=paper reported_score=tests_run"):
+                      ("Hopper", "ERL-Re2 critic_actions=batch elite_clone=snapshot pevfa_rows=paper phi_grad=paper "
+                                 "reported_score=tests_run"):
                           ["old1", "old2"]}
 
 
