@@ -10,7 +10,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 
-from core.ddpg import CRITIC_ACTIONS, VARIANTS
+from core.learner_config import CRITIC_ACTIONS, VARIANTS
 from core.mod_neuro_evo import ELITE_CLONES
 from core.tasks import close_task_names, default_sync_period, task_family, task_settings
 

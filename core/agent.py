@@ -17,7 +17,8 @@ import fastrand
 import numpy as np
 import torch
 
-from core.ddpg import ERLRe2Learner, LearnerConfig
+from core.ddpg import ERLRe2Learner
+from core.learner_config import LearnerConfig
 from core.mod_neuro_evo import SSNE, sync_rl_to_population
 from core.replay_memory import ReplayMemory
 from core.rollout import EnvPool, Episodes, run_episodes

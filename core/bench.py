@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from core.ddpg import ERLRe2Learner, LearnerConfig
+from core.ddpg import ERLRe2Learner
+from core.learner_config import LearnerConfig
 from core.replay_memory import ReplayMemory
 from core.rollout import EnvPool, run_episodes
 

@@ -2,8 +2,10 @@
 
     python -m core.evaluate RUN_DIR [-episodes N] [-actor champion|rl|all] [-video DIR] [-seed S]
 
-Only ``config.json`` and ``checkpoint.pt`` are read. Checkpoints are replaced atomically, so a run
-that is still going can be evaluated: this sees its last complete checkpoint. The networks are
+Only ``config.json`` and ``checkpoint.pt`` are read, or, where there is no checkpoint, ``policy.pt``
+(the acting networks a run writes beside each checkpoint: all a finished run's agents need, about
+0.6 MB). Both are replaced atomically, so a run that is still going can be evaluated: this sees its
+last complete checkpoint. The networks are
 rebuilt from the run's settings and φ and the heads act exactly as in the run's test episodes
 (same rollout code, same rescaling of [-1, 1] to the task's action bounds).
 """
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.checkpoint import CheckpointError, load_checkpoint
+from core.checkpoint import FILENAME, POLICY_FILENAME, CheckpointError, acting_network, load_checkpoint, load_policy
 from parameters import recorded_settings, writable
 
 if TYPE_CHECKING:  # torch and the learner are imported only once the input is known to be good
@@ -73,13 +75,15 @@ def open_run(run_dir: str) -> tuple[dict, argparse.Namespace, dict]:
         settings = recorded_settings(config["settings"])
     except (OSError, ValueError, KeyError, TypeError):
         raise RunError(f"RUN_DIR: {run_dir} is not an ERL-Re2 run directory (no readable config.json)") from None
+    policy = not os.path.isfile(os.path.join(run_dir, FILENAME)) and os.path.isfile(os.path.join(run_dir, POLICY_FILENAME))
     try:
-        state = load_checkpoint(run_dir, flag="RUN_DIR")
+        state = load_policy(run_dir) if policy else load_checkpoint(run_dir, flag="RUN_DIR")
     except CheckpointError as exc:
         raise RunError(str(exc)) from None
     if state.get("run_name") != config.get("run_name"):
-        raise RunError(f"RUN_DIR: the checkpoint in {run_dir} belongs to run {state.get('run_name')!r}, "
-                       f"not {config.get('run_name')!r}")
+        raise RunError(f"RUN_DIR: the {'policy file' if policy else 'checkpoint'} in {run_dir} belongs to run "
+                       f"{state.get('run_name')!r}, not {config.get('run_name')!r}")
+    state["source"] = "policy file" if policy else "checkpoint"
     return config, settings, state
 
 
@@ -107,15 +111,19 @@ def choose_actors(which: str, settings: argparse.Namespace, state: dict) -> list
 
 
 def build_learner(settings: argparse.Namespace, state: dict, state_dim: int, action_dim: int) -> ERLRe2Learner:
-    """The run's learner on the CPU with the checkpoint's parameters (φ, heads; the rest is unused)."""
+    """The run's learner on the CPU with the parameters that act (φ, heads) from the checkpoint or the
+    policy file; the rest stays at its initialisation, unused."""
     from core.agent import learner_config
     from core.ddpg import ERLRe2Learner
 
     learner = ERLRe2Learner(learner_config(settings, state_dim, action_dim), "cpu", seed=settings.seed)
+    networks = state["networks"] if "networks" in state else state.get("learner", {}).get("networks")
     try:
-        learner.load_state_dict(state["learner"]["networks"])
-    except (KeyError, TypeError, RuntimeError):
-        raise RunError("RUN_DIR: the checkpoint's networks do not match the sizes in config.json") from None
+        missing, unexpected = learner.load_state_dict(networks, strict=False)
+        if unexpected or any(acting_network(k) for k in missing):
+            raise KeyError(unexpected or missing)
+    except (KeyError, TypeError, RuntimeError, AttributeError):
+        raise RunError(f"RUN_DIR: the networks of its {state.get('source', 'checkpoint')} do not match the sizes in config.json") from None
     return learner
 
 
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     counters = state.get("counters", {})
     frames = int(counters.get("frames", 0))
     results = play(learner, settings, actors, args.episodes, seed, args.video, frames)
-    print(f"{settings.env} | {config.get('variant', '?')} | seed {settings.seed} | checkpoint at {frames:,} frames "
+    print(f"{settings.env} | {config.get('variant', '?')} | seed {settings.seed} | {state['source']} at {frames:,} frames "
           f"(generation {counters.get('generation', '?')}) | {args.episodes} noise-free episodes per actor, resets from seed {seed}")
     print(format_table(results))
     print("± is the standard deviation over episodes (ddof=0).")

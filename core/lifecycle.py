@@ -1,5 +1,7 @@
-"""A run's lifecycle: identity → directory, one process per directory (a lock), start-or-resume,
-signals, checkpoint cadence, and ``python -m core.lifecycle status LOGDIR``.
+"""A run's lifecycle: start-or-resume, signals, checkpoint cadence, the run's exit, and
+``python -m core.lifecycle status LOGDIR``. The run's directory (identity → directory, one process per
+directory): ``core/run_dir.py``; its recorded state (status.json, what ``status`` prints):
+``core/run_status.py``.
 
 The contract a launcher (``core/sweep.py``, a Slurm array) relies on: ``python run_re2.py -env E -seed S
 -logdir L [flags]`` starts the run, resumes it from its checkpoint if it was interrupted, or skips it
@@ -11,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import fcntl
-import hashlib
 import json
 import os
 import signal
@@ -20,126 +20,22 @@ import socket
 import sys
 import time
 
-from core.checkpoint import FILENAME, CheckpointError, CheckpointWriteError, load_checkpoint, save_checkpoint
-from core.logger import announce, error, last_row, new_config, read_config, truncate_progress, variant, write_json_atomic
-from parameters import (
-    EARLIER_BEHAVIOUR,
-    NOT_IDENTITY,
-    RESUMABLE,
-    ParameterError,
-    build_parser,
-    default_settings,
-    parse_args,
-    recorded_settings,
-    resume_overrides,
+from core.checkpoint import (
+    FILENAME,
+    POLICY_FILENAME,
+    CheckpointError,
+    CheckpointWriteError,
+    load_checkpoint,
+    save_checkpoint,
+    save_policy,
 )
+from core.logger import announce, error, new_config, read_config, truncate_progress, write_json_atomic
+from core.run_dir import RunHeld, RunLock, identity, run_name
+from core.run_status import STATUS_FILE, status_lines, write_status
+from parameters import EARLIER_BEHAVIOUR, RESUMABLE, ParameterError, parse_args, recorded_settings, resume_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-LOCK_FILE, STATUS_FILE = "run.lock", "status.json"
-# A directory name lists at most this many non-default settings in this many characters; more → a hash.
-MAX_SETTINGS_IN_NAME, MAX_SETTINGS_CHARS = 4, 60
-
-
-class RunHeld(RuntimeError):
-    """The run directory is locked by another live process."""
-
-
-# ---------------------------------------------------------------------- identity → directory
-def identity(args: argparse.Namespace) -> dict:
-    """What the run is: task, variant, the settings that differ from their (task) defaults and change
-    the algorithm's computation, seed and tag. Budget, threads, device, logging and checkpoint cadence
-    are not part of it (a run may be extended or moved to other hardware and stay the same run)."""
-    defaults = default_settings(args.env, args.rl_algo)
-    defaults["rl_algo"] = build_parser().get_default("rl_algo")  # the table followed rl_algo; the name must show it
-    changed = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IDENTITY and v != defaults.get(k)}
-    return {"env": args.env, "variant": variant(args), "settings": changed, "tag": args.tag, "seed": args.seed}
-
-
-def run_name(ident: dict) -> str:
-    """``<env>__<variant>[__<k=v,...> | __cfg-<hash>][__<tag>]__seed<seed>``, e.g. ``HalfCheetah-v4__ERL-Re2__seed1``."""
-    parts = [ident["env"], ident["variant"].replace(" ", "-")]
-    settings = ident["settings"]
-    if settings:
-        text = ",".join(k if v is True else f"{k}={v}" for k, v in settings.items())
-        if len(settings) > MAX_SETTINGS_IN_NAME or len(text) > MAX_SETTINGS_CHARS:  # the full list is in config.json
-            text = "cfg-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-        parts.append(text)
-    if ident["tag"]:
-        parts.append(ident["tag"])
-    parts.append(f"seed{ident['seed']}")
-    return "__".join(parts)
-
-
-# ---------------------------------------------------------------------- one process per run directory
-class RunLock:
-    """``flock`` on ``<run_dir>/run.lock``: the kernel releases it when the holder exits in any way
-    (SIGKILL included), so a crashed process never leaves a run stuck. The file records the holder's
-    PID and host for the message the next process prints; the file itself is never deleted (deleting
-    a lock file lets two processes lock two different files)."""
-
-    def __init__(self, run_dir: str):
-        self.path = os.path.join(run_dir, LOCK_FILE)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        # A few short retries: `status` probes the lock for an instant, which must not refuse a start.
-        for attempt in range(6):
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if attempt == 5:
-                    holder = _read_holder(self.path)
-                    os.close(self.fd)
-                    raise RunHeld(f"{run_dir} is held by {holder} (another run_re2.py); not starting a second one") from None
-                time.sleep(0.1)
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
-
-
-def _read_holder(path: str) -> str:
-    for _ in range(5):  # the holder writes its PID just after locking
-        try:
-            with open(path) as f:
-                pid, _, host = f.read().strip().partition(" ")
-            if pid:
-                return f"process {pid} on {host}" if host else f"process {pid}"
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return "another process (PID not recorded yet)"
-
-
-def lock_holder(run_dir: str) -> str | None:
-    """Who holds the run's lock, or None when no live process does (a shared, non-blocking probe)."""
-    path = os.path.join(run_dir, LOCK_FILE)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    except BlockingIOError:
-        return _read_holder(path)
-    finally:
-        os.close(fd)
-
-
-# ---------------------------------------------------------------------- config.json and status.json
-def write_status(run_dir: str, **fields) -> None:
-    """What ``status`` reads besides the lock and progress.csv; best effort (a full disk must not hide
-    the real error), merged into the previous record."""
-    path = os.path.join(run_dir, STATUS_FILE)
-    try:
-        with open(path) as f:
-            old = json.load(f)
-    except (OSError, ValueError):
-        old = {}
-    try:
-        write_json_atomic(path, {**old, **fields, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    except OSError:
-        pass
 
 
 # ---------------------------------------------------------------------- start or resume
@@ -212,7 +108,8 @@ def open_run(argv: list[str]) -> Run:
             return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
         if os.path.exists(os.path.join(run_dir, "config.json")) or os.path.exists(os.path.join(run_dir, "progress.csv")):
             print(f"{run_dir} has no checkpoint (its first attempt stopped before writing one): starting it afresh", flush=True)
-            for stale in ("progress.csv", "progress.csv.tmp", f"{FILENAME}.tmp", "config.json.tmp", STATUS_FILE):
+            for stale in ("progress.csv", "progress.csv.tmp", f"{FILENAME}.tmp", POLICY_FILENAME, f"{POLICY_FILENAME}.tmp",
+                          "config.json.tmp", STATUS_FILE):
                 try:
                     os.remove(os.path.join(run_dir, stale))
                 except FileNotFoundError:
@@ -321,12 +218,13 @@ def execute(run: Run, stop: StopFlag) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         device = torch.device("cuda" if torch.cuda.is_available() and not args.disable_cuda else "cpu")
+        announce(run_dir, run.config, args, device)
         agent = Agent(args, device)
         if state is not None:
             agent.load_state(state)
             print(f"Resuming {run_dir} at frame {agent.frames:,} (generation {logged})", flush=True)
-        announce(run_dir, run.config, args, device)
-        logger = RunLogger(run_dir, run.config, args.wandb_mode, args.wandb_project, args.num_frames)
+        logger = RunLogger(run_dir, run.config, args.wandb_mode, args.wandb_project, args.num_frames,
+                           warmup_rl_frames=args.init_steps if args.RL else 0, start=(agent.frames, agent.wall_time()))
         videos = None
         if args.capture_video:
             from core.video import CheckpointVideos
@@ -336,8 +234,10 @@ def execute(run: Run, stop: StopFlag) -> int:
         saved = state is not None  # the agent's state is the checkpoint on disk
 
         def checkpoint() -> tuple[int, str]:
-            path = save_checkpoint(run_dir, {**agent.state(), "run_name": run.config["run_name"],
-                                             "wandb_run_id": run.config["wandb_run_id"], "logged_generation": logged})
+            state = {**agent.state(), "run_name": run.config["run_name"], "wandb_run_id": run.config["wandb_run_id"],
+                     "logged_generation": logged}
+            path = save_checkpoint(run_dir, state)
+            save_policy(run_dir, state)  # the acting networks alone (a finished run's is its final agents)
             cadence.saved(agent.frames)
             write_status(run_dir, checkpoint_frames=agent.frames, checkpoint_generation=logged)
             if videos is not None and not stop:  # a signalled run should exit promptly
@@ -394,52 +294,6 @@ def execute(run: Run, stop: StopFlag) -> int:
 
 
 # ---------------------------------------------------------------------- status LOGDIR
-def run_state(run_dir: str, budget: int, frames: int, status: dict) -> str:
-    """running: a live process holds the lock; finished: the budget is done; stopped: a checkpoint to
-    resume from; failed: an error exit was recorded, or the process died before its first checkpoint."""
-    if lock_holder(run_dir) is not None:
-        return "running"
-    recorded = status.get("state")
-    if recorded == "failed":
-        return "failed"
-    if recorded == "finished":
-        return "finished" if frames >= budget else "stopped"  # "stopped": its budget was extended since
-    # "stopped", or "running" recorded by a process that died (SIGKILL, power): resumable if it saved.
-    return "stopped" if os.path.isfile(os.path.join(run_dir, FILENAME)) else "failed"
-
-
-def current_state(run_dir: str, budget: int) -> tuple[str, dict | None]:
-    """The run's state now (``run_state``) for a budget of ``budget`` frames, and the last row of its
-    progress.csv (None when it has none)."""
-    try:
-        with open(os.path.join(run_dir, STATUS_FILE)) as f:
-            status = json.load(f)
-    except (OSError, ValueError):
-        status = {}
-    row = last_row(os.path.join(run_dir, "progress.csv"))
-    return run_state(run_dir, budget, int(row["frames"]) if row else 0, status), row
-
-
-def status_lines(logdir: str) -> list[str]:
-    lines = []
-    for name in sorted(os.listdir(logdir)):
-        run_dir = os.path.join(logdir, name)
-        if not os.path.isfile(os.path.join(run_dir, "config.json")):
-            continue
-        try:
-            config = read_config(run_dir)
-        except CheckpointError:
-            continue
-        budget = int(config["settings"]["num_frames"])
-        state, row = current_state(run_dir, budget)
-        frames = int(row["frames"]) if row else 0
-        best = f"{float(row['best_reward']):.1f}" if row and row.get("best_reward") else "-"
-        fps = f"{float(row['fps']):.1f}" if row and row.get("fps") else "-"
-        lines.append(f"{config['env']:<16} {config['variant'].replace(' ', '-'):<8} seed {config['seed']:<3} "
-                     f"frames {frames:>9,}/{budget:<9,} best_reward {best:>9} fps {fps:>7} {state:<8} {name}")
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.lifecycle", description="Runs under a log directory.")
     sub = p.add_subparsers(dest="command", required=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import platform
 import subprocess
@@ -48,6 +47,9 @@ def _recorded_settings(settings: dict) -> dict:
 def announce(run_dir: str, config: dict, args: Namespace, device: torch.device) -> None:
     """The run's first stdout lines: what runs where, and what an ablation leaves out."""
     print(f"ERL-Re2 | {config['variant']} | {args.env} | seed {args.seed} | device {device} | run dir {run_dir}", flush=True)
+    if args.env.endswith("-v4"):
+        print(f"{args.env}: the v4 tasks are the default, the closest to the paper's v2 under old gym "
+              f"(gymnasium calls v4 out of date; -env {args.env[:-1]}5 runs v5).", flush=True)
     if not args.RL:
         print("RL is off (EA-only ablation): evolution starts at once with full-episode (MC) fitness; "
               "phi and the PeVFA stay at their initialisation.", flush=True)
@@ -149,7 +151,11 @@ def _cell(value) -> str:
 
 
 class RunLogger:
-    def __init__(self, run_dir: str, config: dict, wandb_mode: str, wandb_project: str, num_frames: int):
+    def __init__(self, run_dir: str, config: dict, wandb_mode: str, wandb_project: str, num_frames: int,
+                 warmup_rl_frames: int = 0, start: tuple[int, float] = (0, 0.0)):
+        """``warmup_rl_frames``: RL frames of random actions before learning starts (0: none); ``start``:
+        (frames, wall seconds) where this process took the run up. The ETA uses the rate from the later of
+        ``start`` and the warm-up's last row: a warm-up generation runs far faster than a learning one."""
         path = os.path.join(run_dir, "progress.csv")
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         self._file = open(path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
@@ -158,6 +164,8 @@ class RunLogger:
             self._csv.writerow(COLUMNS)
             self._file.flush()
         self.num_frames = num_frames
+        self.warmup_rl_frames = warmup_rl_frames
+        self._mark = start  # (frames, seconds) the ETA's rate is measured from
         self._wandb = None
         if wandb_mode != "disabled":
             os.environ.setdefault("WANDB_SILENT", "true")
@@ -174,7 +182,20 @@ class RunLogger:
         self._file.flush()
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in row.items() if v is not None}, step=row["frames"])
-        print(self.line(row), flush=True)
+        print(self.line(row, self.eta(row)), flush=True)
+
+    def eta(self, row: dict) -> str:
+        """Time left at the rate since the mark; during the warm-up, when it will be known."""
+        if row.get("time_s") is None:
+            return "-"
+        if (row.get("rl_frames") or 0) < self.warmup_rl_frames:
+            self._mark = (row["frames"], row["time_s"])
+            return "after warm-up"
+        frames, seconds = row["frames"] - self._mark[0], row["time_s"] - self._mark[1]
+        if frames <= 0 or seconds <= 0:
+            return "-"
+        left = max(self.num_frames - row["frames"], 0) * seconds / frames
+        return f"{int(left // 3600)}h{int(left % 3600 // 60):02d}m"
 
     def log_video(self, name: str, path: str, frames: int) -> None:
         """A recorded episode, logged to wandb at the frame count of the checkpoint it shows."""
@@ -183,16 +204,15 @@ class RunLogger:
 
             self._wandb.log({f"video/{name}": wandb.Video(path, format="mp4")}, step=frames)
 
-    def line(self, row: dict) -> str:
+    @staticmethod
+    def line(row: dict, eta: str) -> str:
         def score(v):
             return "-" if v is None else f"{v:.1f}"
 
         fps = row["fps"] or 0.0
-        eta = (self.num_frames - row["frames"]) / fps if fps > 0 else float("nan")
-        eta_s = f"{int(eta // 3600)}h{int(eta % 3600 // 60):02d}m" if math.isfinite(eta) and eta >= 0 else "-"
         return (f"gen {row['generation']:5d} | frames {row['frames']:9,d} | best {score(row['best_reward']):>9} | "
                 f"champion {score(row['champion_score']):>9} | rl {score(row['rl_score']):>9} | "
-                f"fitness {row['fitness_kind']:6} | fps {fps:7.1f} | ETA {eta_s}")
+                f"fitness {row['fitness_kind']:6} | fps {fps:7.1f} | ETA {eta}")
 
     def close(self) -> None:
         self._file.close()

@@ -6,6 +6,8 @@ are ±0.4) and stored unscaled.
 """
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +20,37 @@ from core.replay_memory import ReplayMemory
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+# MuJoCo's compiler warns once per compiled model that the v4 task files use `settotalmass` (a
+# run compiles sixteen): deprecated, still applied as before, so harmless here. Said once per process.
+SETTOTALMASS = "compiler attribute 'settotalmass' is deprecated"
+_said_settotalmass = False
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's warning handler: the known compiler deprecation once, in one line; any other warning as MuJoCo prints it."""
+    global _said_settotalmass
+    if message.startswith(SETTOTALMASS):
+        if not _said_settotalmass:
+            _said_settotalmass = True
+            sys.stderr.write("MuJoCo: the task's model file sets its total mass with the deprecated compiler attribute "
+                             "'settotalmass' (still applied, harmless; said once, not per environment)\n")
+        return
+    sys.stderr.write(f"WARNING: {message}\n\n")
+
+
+def quiet_known_warnings() -> None:
+    """Route MuJoCo's warnings through `_mujoco_warning`, and drop gymnasium's "v4 is out of date"
+    (the run's header says once why v4 is the default). Every other warning stays visible."""
+    import mujoco
+
+    if mujoco.get_mju_user_warning() is not _mujoco_warning:
+        mujoco.set_mju_user_warning(_mujoco_warning)
+    warnings.filterwarnings("ignore", message=r".*The environment \S+-v4 is out of date", category=DeprecationWarning)
+
+
 def make_env(env_id: str, max_episode_steps: int | None = None, **make_kwargs) -> gym.Env:
     """``gym.make``; ``make_kwargs`` go to the task (e.g. ``render_mode`` for recorded episodes)."""
+    quiet_known_warnings()
     if max_episode_steps:
         make_kwargs["max_episode_steps"] = max_episode_steps
     return gym.make(env_id, **make_kwargs)

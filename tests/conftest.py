@@ -5,7 +5,27 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_run import TINY, run
+from test_run import STARTED, TINY, run
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_restored():
+    """Every test leaves torch's thread count as it found it: in-process runs (``run_re2.main`` with
+    ``-threads``, ``core.evaluate.main``) set it for the process and do not set it back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_running():
+    """A test that fails between starting a run and ending it (a held run waits for its signal) leaves no process."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 @pytest.fixture

@@ -91,13 +91,20 @@ def test_two_jobs_of_one_run_never_run_at_once_and_a_committed_200k_arm_is_not_r
     """Part 1 takes HalfCheetah's default runs to 200k and part 2 takes the same runs to 1M: when both jobs of
     one run are in flight (a run that a new machine restarted from 0), the second waits for the first and then
     continues the run, instead of being refused by the run's lock and leaving it at 200k."""
-    repo, out, calls = tmp_path / "repo", tmp_path / "out", tmp_path / "calls.txt"
+    repo, out, calls, said = tmp_path / "repo", tmp_path / "out", tmp_path / "calls.txt", tmp_path / "driver.out"
     fake = tmp_path / "python"  # stands in for run_re2.py: notes when each job starts and ends
     fake.write_text("#!/usr/bin/env bash\n"
                     'seed=$5; frames=$7; group=$(basename "$9"); now() { date +%s.%N; }\n'
                     f'echo "start $group $seed $frames $(now)" >> {calls}\n'
-                    # seed 1's 200k job is the slow one: the other slot reaches its 1M job meanwhile
-                    'if [ "$group$seed$frames" = erl_re21200000 ]; then sleep 3; else sleep 0.05; fi\n'
+                    # Seed 1's 200k job lasts until the other slot has reached seed 1's 1M job: until the driver says
+                    # that job waits, or (were it not to wait) that job has started. 60 s is only a cap.
+                    'if [ "$group$seed$frames" = erl_re21200000 ]; then\n'
+                    '  for _ in $(seq 1200); do\n'
+                    f'    grep -q "wait 1M/erl_re2 HalfCheetah-v4 seed 1" {said} && break\n'
+                    f'    grep -q "start erl_re2 1 1000000" {calls} && break\n'
+                    '    sleep 0.05\n'
+                    '  done\n'
+                    'fi\n'
                     f'echo "end $group $seed $frames $(now)" >> {calls}\n')
     fake.chmod(0o755)
     live = out / "1M/erl_re2/HalfCheetah-v4__ERL-Re2__seed1"  # restarted here from 0: resumes first in part 2
@@ -107,7 +114,9 @@ def test_two_jobs_of_one_run_never_run_at_once_and_a_committed_200k_arm_is_not_r
     write_rows(repo / "results/reference_defaults/erl_re2/HalfCheetah-v4__ERL-Re2__seed2", 200_000)
     write_rows(out / "1M/erl_re2/HalfCheetah-v4__ERL-Re2__seed2", 30_000)
     env = {**os.environ, "REPO": str(repo), "OUT": str(out), "SRC": str(out / "no-src"), "PYTHON": str(fake)}
-    done = subprocess.run(["bash", str(SCRIPT)], check=False, env=env, capture_output=True, text=True, timeout=120)
+    with open(said, "w") as stdout:  # a file the slow job can read while the driver runs
+        done = subprocess.run(["bash", str(SCRIPT)], check=False, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
     assert done.returncode == 0, done.stderr
 
     spans: dict[tuple[str, str], list[float]] = {}  # the default runs' jobs: (seed, frames) -> [start, end]
@@ -117,4 +126,4 @@ def test_two_jobs_of_one_run_never_run_at_once_and_a_committed_200k_arm_is_not_r
     first, second = spans[("1", "200000")], spans[("1", "1000000")]
     assert second[0] >= first[1], f"seed 1's 1M job started at {second[0]}, before its 200k job ended at {first[1]}"
     assert ("2", "200000") not in spans and ("2", "1000000") in spans
-    assert "wait 1M/erl_re2 HalfCheetah-v4 seed 1" in done.stdout
+    assert "wait 1M/erl_re2 HalfCheetah-v4 seed 1" in said.read_text()

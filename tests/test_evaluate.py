@@ -88,12 +88,28 @@ def test_table_lists_every_actor_and_matches_plain_episodes(small_run, capsys):
         assert 1 <= lengths.max() <= 20
 
 
-def test_champion_only_and_seed_changes_resets(small_run, capsys):
-    assert evaluate.main([str(small_run), "-episodes", "2", "-actor", "champion", "-seed", "7"]) == 0
-    a = table(capsys.readouterr().out)
-    assert list(a) == ["champion"]
-    assert evaluate.main([str(small_run), "-episodes", "2", "-actor", "champion", "-seed", "8"]) == 0
-    assert table(capsys.readouterr().out)["champion"] != a["champion"]
+def test_champion_only_and_seed_changes_resets(small_run, capsys, monkeypatch):
+    """-actor champion plays the champion alone, and -seed S draws the episodes' resets from S: each seed's table
+    is that of the champion's episodes stepped by hand from that seed's resets. (Whether two seeds' returns
+    differ once rounded is the policy's affair, so the two tables are not compared with each other.)"""
+    import core.rollout
+
+    resets = []
+    run_episodes = core.rollout.run_episodes
+    monkeypatch.setattr(core.rollout, "run_episodes",
+                        lambda pool, policy, seeds, **kw: (resets.append(list(seeds)), run_episodes(pool, policy, seeds, **kw))[1])
+    state = load_checkpoint(str(small_run))
+    learner = evaluate.build_learner(Namespace(**json.loads((small_run / "config.json").read_text())["settings"]), state, 11, 3)
+    for seed in (7, 8):
+        assert evaluate.main([str(small_run), "-episodes", "2", "-actor", "champion", "-seed", str(seed)]) == 0
+        got = table(capsys.readouterr().out)
+        assert list(got) == ["champion"]
+        seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=2).tolist()
+        assert resets[-1] == seeds
+        plain = [plain_episode_return(learner, state["champion"]["member"], s) for s in seeds]
+        returns, lengths = np.array([p[0] for p in plain]), np.array([p[1] for p in plain])
+        assert got["champion"] == (round(returns.mean(), 1), round(returns.std(), 1), round(lengths.mean(), 1))
+    assert resets[0] != resets[1]
 
 
 def test_video_is_an_mp4_with_one_frame_per_step(small_run, tmp_path, capsys):
@@ -196,6 +212,12 @@ def decoded(path: Path) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
+def pixel_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference per pixel and channel (0-255) over the frames both clips have."""
+    n = min(len(a), len(b))
+    return float(np.abs(a[:n].astype(int) - b[:n].astype(int)).mean())
+
+
 def checkpoint_frames(table_rows: list[dict], every: int) -> list[tuple[int, bool]]:
     """(frames, champion exists) at each checkpoint run_re2.py writes, the final one included."""
     out, next_at, champion = [], every, False
@@ -225,9 +247,18 @@ def test_capture_video_changes_no_training_row(small_run, tmp_path):
     assert evaluate.main([str(run_dir), "-episodes", "1", "-actor", actor, "-video", str(tmp_path / "replay")]) == 0
     recorded, replayed = decoded(run_dir / "videos" / last), decoded(tmp_path / "replay" / last)
     assert recorded.shape == replayed.shape  # the same episode length
-    # Close pictures: software rendering in another process and lossy encoding differ by a level or two
-    # per pixel on average (measured 0.1 to 2.2 for the same trajectory), so only a loose bound is asserted.
-    assert np.abs(recorded.astype(int) - replayed.astype(int)).mean(axis=(1, 2, 3)).max() < 8.0
+    # Close pictures, not equal ones: software rendering in another process and lossy encoding (x264 adapts each
+    # frame to the rest of the clip) leave the same episode 0.0 to 0.7 levels per pixel apart on average over
+    # the clip (18 replays measured; single frames up to 2.2). The same actor's episode from another reset is
+    # 2.6 to 4.2 apart (17 resets measured; the tracking camera starts a hair elsewhere over the checkered
+    # floor): the bound of 1.5 tells the two apart, and that other episode shows it does.
+    other_seed = json.loads((run_dir / "config.json").read_text())["seed"] + 101  # core.evaluate's default + 1
+    assert evaluate.main([str(run_dir), "-episodes", "1", "-actor", actor, "-seed", str(other_seed),
+                          "-video", str(tmp_path / "other")]) == 0
+    other = decoded(tmp_path / "other" / last)
+    same, different = pixel_difference(recorded, replayed), pixel_difference(recorded, other)
+    print(f"\nmean pixel difference to the recording: its replay {same:.2f}, another reset's episode {different:.2f}")
+    assert same < 1.5 < different, (same, different)
     assert json.loads((run_dir / "config.json").read_text())["settings"]["capture_video"] is True
 
 
@@ -244,13 +275,12 @@ def test_no_renderer_warns_once_and_trains_on(tmp_path):
     assert int(rows(run_dir)[-1]["frames"]) >= 150 and (run_dir / "checkpoint.pt").is_file()
 
 
-def test_champion_member_holds_the_head_with_the_best_fitness(tmp_path):
+def test_champion_member_holds_the_head_with_the_best_fitness(tmp_path, one_torch_thread):
     """After the SSNE epoch and the RL sync, the recorded member still holds the pre-epoch best head."""
     from core.agent import Agent
     from parameters import parse_args
 
     args, _ = parse_args([*SMALL, "-num_frames", "400", "-logdir", str(tmp_path)])
-    torch.set_num_threads(1)
     agent = Agent(args, torch.device("cpu"))
     seen = []
     real_epoch = agent.ssne.epoch

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.ddpg import clip_grad_norm
 from core.networks import SharedStateRepresentation, StackedValueMLP, _rowwise_linear
+from core.optim import clip_grad_norm
 
 
 def test_clip_grad_norm_is_bit_identical_to_torch():

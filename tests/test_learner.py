@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from core.ddpg import ERLRe2Learner, LearnerConfig, policy_rows
+from core.ddpg import ERLRe2Learner, policy_rows
+from core.learner_config import LearnerConfig
 from core.networks import LS
 from core.replay_memory import Batch, ReplayMemory
 

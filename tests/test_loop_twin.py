@@ -35,7 +35,8 @@ import pytest
 import torch
 
 from core.agent import Agent
-from core.ddpg import ERLRe2Learner, LearnerConfig
+from core.ddpg import ERLRe2Learner
+from core.learner_config import LearnerConfig
 from core.mod_neuro_evo import SSNE
 from core.replay_memory import Batch
 from parameters import parse_args
@@ -394,7 +395,7 @@ def situations(plain: PlainLoop) -> set[str]:
                 if args.EA:
                     seen.add("warm-up: SSNE epoch" if rec.new_elite is not None else "warm-up: no SSNE epoch")
             elif rec.rl_frames_before < init:
-                seen.add("crossing init_steps: random actions past init_steps" if after > init else "crossing init_steps")
+                seen.add("crossing init_steps: random actions past init_steps" if after > init else "crossing init_steps: exactly at init_steps")
                 if rec.iterations > 0:
                     seen.add("crossing init_steps: learner iterations")
                 if rec.synced is not None:
@@ -411,6 +412,8 @@ def situations(plain: PlainLoop) -> set[str]:
         scores = [rec.row[k] for k in ("champion_score", "rl_score") if rec.row[k] is not None]
         if len(scores) == 2:
             seen.add("report: both tests ran")
+            if scores[0] != scores[1]:
+                seen.add("report: both tests ran, the champion's the higher" if scores[0] > scores[1] else "report: both tests ran, the RL agent's the higher")
         elif scores and scores[0] < 0:
             seen.add("report: one test ran, its score negative")
     return seen
@@ -449,6 +452,14 @@ CASES = {
     "cheetah-ea_only": (
         "-env HalfCheetah-v4 -EA -pop_size 3 -max_episode_steps 20", 3,
         {"fitness mc", "MC: truncated", "report: one test ran, its score negative"}),
+    # The warm-up ends exactly at init_steps (fixed-length episodes, 3 x 20 = 60), as in every HalfCheetah
+    # run (10 x 1,000 = 10,000): the crossing generation learns and syncs, the next one explores and evolves.
+    # With the best test that ran as the score, both tests running and either one the higher.
+    "cheetah-warmup_exact-tests_run": (
+        "-env HalfCheetah-v4 -pop_size 3 -theta 0.5 -time_steps 30 -max_episode_steps 20 -init_steps 60 -reported_score tests_run", 8,
+        (ALWAYS - {"crossing init_steps: random actions past init_steps"})
+        | {"crossing init_steps: exactly at init_steps", "crossing init_steps: synced", "report: both tests ran, the champion's the higher",
+           "report: both tests ran, the RL agent's the higher"}),
     # The other ways of cloning elites and of reporting a score (the authors' in every case above).
     "cheetah-ea_only-snapshot-tests_run": (
         "-env HalfCheetah-v4 -EA -pop_size 3 -max_episode_steps 20 -elite_clone snapshot -reported_score tests_run", 3,

@@ -5,8 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from core import plot, stats
-from core.plot import aggregate_table, align, find_runs, frame_grid, group_runs, main, summary_table
+from core import plot, run_data, stats, tables
+from core.plot import main
+from core.run_data import align, find_runs, frame_grid, group_runs
+from core.tables import aggregate_table, summary_table
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +73,7 @@ def test_align_is_a_step_function_on_frames(two_seeds):
     np.testing.assert_array_equal(got[0], [10, 10, 10, 20, 20, 30, 30, 30])
     np.testing.assert_array_equal(got[1], [nan, nan, 5, 5, 15, 15, 35, 35])
     grid = frame_grid(runs)
-    assert grid[0] == 1000 and grid[-1] == 4000 and len(grid) == plot.GRID_POINTS
+    assert grid[0] == 1000 and grid[-1] == 4000 and len(grid) == run_data.GRID_POINTS
 
 
 def test_table_scores_at_last_frame_all_seeds_reached(two_seeds):
@@ -148,9 +150,9 @@ def test_iqm_of_known_finals(tmp_path, finals, by_hand):
     for seed, final in enumerate(finals, start=1):
         write_run(tmp_path, seed, [1000, 5000], [0.0, final])
     groups = group_runs(find_runs([tmp_path]))
-    point, lo, hi = stats.iqm_with_ci(plot.final_scores(groups[("HalfCheetah", "ERL-Re2")])[1][:, None])
+    point, lo, hi = stats.iqm_with_ci(run_data.final_scores(groups[("HalfCheetah", "ERL-Re2")])[1][:, None])
     assert point == pytest.approx(by_hand)
-    assert _cells(summary_table(groups), "HalfCheetah", "ERL-Re2")[4] == f"{by_hand:.2f} [{plot._num(lo)}, {plot._num(hi)}]"
+    assert _cells(summary_table(groups), "HalfCheetah", "ERL-Re2")[4] == f"{by_hand:.2f} [{tables._num(lo)}, {tables._num(hi)}]"
 
 
 def exact_bootstrap_quantile(finals: list[float]):
@@ -256,7 +258,7 @@ def test_curve_iqm_is_rliables_per_point():
 def test_scores_at_fixed_frames(two_seeds):
     """Seed 1 rows at 1000/2500/4000 (10/20/30), seed 2 at 1500/3000/4500/6000 (5/15/25/35)."""
     groups = group_runs(find_runs([two_seeds]))
-    table = plot.scores_at_table(groups, [3000, 4500, 7000])
+    table = tables.scores_at_table(groups, [3000, 4500, 7000])
     # At 3000: 20 and 15 -> 17.5 ± 2.5; at 4500 only seed 2 ran that far (25); at 7000 none did.
     assert _cells(table, "HalfCheetah", "ERL-Re2")[2:] == ["17.5 ± 2.5 (2) [20.0, 15.0]", "25.0 ± 0.0 (1) [25.0]", "—"]
 
@@ -264,7 +266,7 @@ def test_scores_at_fixed_frames(two_seeds):
 def test_best_so_far_every_frames(tmp_path):
     write_run(tmp_path, 1, [1000, 2000, 3000, 4000], [10.0, 40.0, 20.0, 30.0])
     write_run(tmp_path, 2, [1500, 2500], [5.0, 1.0])
-    table = plot.best_so_far_table(group_runs(find_runs([tmp_path])), 1000)
+    table = tables.best_so_far_table(group_runs(find_runs([tmp_path])), 1000)
     rows = {c[0]: c[1] for c in (line.strip("|").split("|") for line in table.splitlines()
                                   if line.startswith("| ") and line[2].isdigit())}
     rows = {k.strip(): v.strip() for k, v in rows.items()}
@@ -306,8 +308,8 @@ def test_a_group_away_from_a_default_is_named_even_when_alone(tmp_path):
     write_run(tmp_path, 1, [1000, 2000], [5.0, 6.0], name="flag", skip_warmup_evolution=True)
     labels = {key: sorted(r.path.name for r in runs) for key, runs in group_runs(find_runs([tmp_path])).items()}
     assert labels == {("HalfCheetah", "ERL-Re2 skip_warmup_evolution=True"): ["flag"],
-                      ("Hopper", "ERL-Re2 critic_actions=batch elite_clone=snapshot pevfa_rows=paper phi_grad=paper "
-                                 "reported_score=tests_run"):
+                      ("Hopper", ("ERL-Re2 critic_actions=batch elite_clone=snapshot pevfa_rows=paper phi_grad=paper "
+                                  "reported_score=tests_run")):
                           ["old1", "old2"]}
 
 

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.ddpg import ERLRe2Learner, LearnerConfig
+from core.ddpg import ERLRe2Learner
+from core.learner_config import LearnerConfig
 from core.replay_memory import Batch
 
 S, A, N, B = 5, 3, 4, 24
@@ -388,9 +389,11 @@ CASES = {
 
 
 # -compile (torch.compile of each iteration past its draws): TD3 reaches the graphs of an iteration with
-# and without the actor step and with and without L_ea; DDPG with OFF_TYPE 2 and use_all the others
-# (no smoothing noise, φ(s) as the PeVFA's input, every actor in its fit). ~25 s of compile each.
-COMPILED = {"compiled-td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1.3, "compile": True, "ea_loss_from": 2},
+# and without the actor step, with and without L_ea, and with and without exploration actions in the batch;
+# DDPG with OFF_TYPE 2 and use_all the others (no smoothing noise, φ(s) as the PeVFA's input, every actor in
+# its fit). ~25 s of compile each.
+COMPILED = {"compiled-td3-off1-alphas": {"actor_alpha": 0.7, "EA_actor_alpha": 1.3, "compile": True, "ea_loss_from": 2,
+                                         "no_exploration": [True, True, False, True, False]},
             "compiled-ddpg-off2-use_all": {"rl_algo": "ddpg", "OFF_TYPE": 2, "use_all": True, "actor_alpha": 0.5,
                                            "compile": True, "ea_loss_from": 2}}
 

@@ -7,20 +7,18 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from test_run import ROOT, TINY, rows, run, start, without_timing
+from test_run import ROOT, TINY, held, rows, run, start, without_timing
 
 from core.checkpoint import load_checkpoint
-from core.lifecycle import LOCK_FILE, lock_holder
 from core.logger import COLUMNS, truncate_progress
+from core.run_dir import LOCK_FILE, lock_holder
 from parameters import build_parser, finite_float
 
 SEED1 = [*TINY, "-theta", "0.5", "-seed", "1"]
@@ -229,23 +227,23 @@ def test_all_float_flags_are_checked():
 
 # ---------------------------------------------------------------------- one process per run directory
 def test_second_process_on_a_run_is_refused_and_a_killed_one_leaves_no_lock(seed1_run, tmp_path):
-    first = start([*SEED1, "-checkpoint_every", "300"], tmp_path)
-    deadline = time.time() + 240
-    run_dir = None
-    while time.time() < deadline and run_dir is None:
-        found = list(tmp_path.glob("Hopper-v4__*/checkpoint.pt"))
-        run_dir = found[0].parent if found else None
-        time.sleep(0.02)
-    # Frozen from its first checkpoint on (a stopped process keeps its lock): the tiny run would otherwise
-    # finish, and drop the lock, while the two refused attempts below start up on a slow machine.
-    first.send_signal(signal.SIGSTOP)
-    assert run_dir is not None and first.poll() is None
+    # The first process is held (lock taken) after the generation that writes its first checkpoint, at 300 frames
+    # (which generation that is, from the uninterrupted run's rows: it depends on the CPU), until it is killed.
+    saved = next(int(r["generation"]) for r in rows(seed1_run) if int(r["frames"]) >= 300)
+    first = start([*SEED1, "-checkpoint_every", "300"], tmp_path, gate=f"start:{saved + 1}")
+    held(first, tmp_path)
+    run_dir = next(tmp_path.glob("Hopper-v4__*"))
+    assert load_checkpoint(str(run_dir))["counters"]["frames"] >= 300
     for argv in (SEED1 + ["-logdir", str(tmp_path)], ["-resume", str(run_dir)]):
-        t0 = time.time()
-        second = subprocess.run([sys.executable, "run_re2.py", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        # Refused at once: the holder never lets the lock go, so an attempt that waited for it would never return.
+        try:
+            second = subprocess.run([sys.executable, "run_re2.py", *argv], cwd=ROOT, capture_output=True, text=True,
+                                    timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"run_re2.py {' '.join(argv)} waited for the lock held by process {first.pid} instead of refusing")
         assert second.returncode == 2
         assert second.stderr.count("\n") == 1 and f"is held by process {first.pid} on " in second.stderr, second.stderr
-        assert time.time() - t0 < 15
+        assert first.poll() is None
     assert lock_holder(str(run_dir)).startswith(f"process {first.pid}")
     first.kill()  # SIGKILL: no cleanup at all; the kernel drops the lock with the process
     first.communicate()

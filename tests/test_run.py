@@ -16,18 +16,47 @@ import pytest
 
 import run_re2
 from core.checkpoint import load_checkpoint
-from core.lifecycle import LOCK_FILE
 from core.logger import COLUMNS
 from core.rollout import EnvPool, run_episodes
+from core.run_dir import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["-env", "Hopper-v4", "-num_frames", "1500", "-init_steps", "500", "-test_episodes", "2",
         "-max_episode_steps", "100", "-batch_size", "32", "-wandb_mode", "disabled", "-threads", "1"]
 
 
-def start(args: list[str], logdir: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "run_re2.py", *args, "-logdir", str(logdir)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+GATE = ROOT / "tests" / "run_gate"  # sitecustomize.py there holds a run at a point a test names (ERL_RE2_TEST_GATE)
+
+
+def gate_env(gate: str) -> dict[str, str]:
+    """The environment under which run_re2.py processes stop at ``gate`` ("start:G" or "iterations", see
+    tests/run_gate/sitecustomize.py) until they are signalled or killed."""
+    path = os.pathsep.join(p for p in (str(GATE), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "ERL_RE2_TEST_GATE": gate}
+
+
+STARTED: list[subprocess.Popen] = []  # runs start() began; tests/conftest.py kills any left running after a test
+
+
+def start(args: list[str], logdir: Path, gate: str | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "run_re2.py", *args, "-logdir", str(logdir)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate_env(gate) if gate else None)
+    STARTED.append(proc)
+    return proc
+
+
+def held(proc: subprocess.Popen, logdir: Path, seed: int = 1, timeout: float = 600) -> dict:
+    """Where a run started with a gate is held, once it is held there: it stays there until it is signalled or
+    killed, so what the test does next cannot come too late. The limit is only for a run that never gets there."""
+    path = logdir / f"gate_seed{seed}.json"
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the run exited ({proc.returncode}) before reaching its gate\n{out}\n{err}")
+        assert time.monotonic() < deadline, f"the run did not reach its gate in {timeout} s"
+        time.sleep(0.05)
+    return json.loads(path.read_text())
 
 
 def run(args: list[str], logdir: Path, timeout: float = 300) -> tuple[subprocess.CompletedProcess, Path | None]:
@@ -109,11 +138,34 @@ def test_humanoid_actions_stay_in_bounds():
     assert np.allclose(sent[0], 0.4 * extreme[0])  # policy space [-1, 1] maps onto the bounds
 
 
-def test_humanoid_run(tmp_path):
-    proc, run_dir = run(["-env", "Humanoid-v4", "-num_frames", "300", "-init_steps", "100", "-test_episodes", "1",
-                         "-max_episode_steps", "50", "-batch_size", "16", "-wandb_mode", "disabled", "-threads", "1"], tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert int(rows(run_dir)[-1]["frames"]) >= 300
+def test_humanoid_run_sends_actions_within_its_bounds_and_uses_them(tmp_path, monkeypatch):
+    """A whole Humanoid run (in this process, every environment's step spied on): each action that reaches
+    an environment (warm-up, exploration, fitness and test episodes) lies within Humanoid's ±0.4, not ±1, and
+    the range is used, not a fraction of it: in every joint some action goes past +0.3 and some past -0.3. The
+    warm-up alone makes that sure whatever the trajectory: a joint's 100 or more uniform draws all stay short
+    of one side with probability (7/8)^100 < 2e-6."""
+    import core.rollout
+
+    sent: list[np.ndarray] = []
+    make_env = core.rollout.make_env
+
+    def spied(env_id, max_episode_steps=None, **kwargs):
+        env = make_env(env_id, max_episode_steps, **kwargs)
+        step = env.step
+        env.step = lambda action: (sent.append(np.array(action, dtype=np.float64)), step(action))[1]
+        return env
+
+    monkeypatch.setattr(core.rollout, "make_env", spied)
+    assert run_re2.main(["-env", "Humanoid-v4", "-num_frames", "300", "-init_steps", "100", "-test_episodes", "1",
+                         "-max_episode_steps", "50", "-batch_size", "16", "-wandb_mode", "disabled", "-threads", "1",
+                         "-logdir", str(tmp_path)]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    frames = int(rows(run_dir)[-1]["frames"])
+    actions = np.stack(sent)
+    bound = float(np.float32(0.4))  # the task's bound as float32 reads it
+    assert frames >= 300 and actions.shape[0] >= frames and actions.shape[1] == 17  # each frame is an env.step
+    assert np.abs(actions).max() <= bound + 1e-9, np.abs(actions).max()
+    assert (actions.max(axis=0) > 0.3).all() and (actions.min(axis=0) < -0.3).all(), (actions.min(0), actions.max(0))
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
@@ -176,29 +228,20 @@ def test_same_seed_same_rows_and_other_seed_differs(seed1_run, tmp_path):
     assert without_timing(rows(other))[:n] != without_timing(rows(seed1_run))[:n]
 
 
-def _wait_for_rows(run_dir_parent: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> Path:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        dirs = list(run_dir_parent.glob("*/progress.csv"))
-        if dirs:
-            table = rows(dirs[0].parent)
-            if table and predicate(table):
-                return dirs[0].parent
-        time.sleep(0.2)
-    raise AssertionError("run did not get far enough in time")
-
-
 def test_sigterm_then_resume_gives_the_uninterrupted_rows(seed1_run, tmp_path):
-    proc = start([*TINY, "-theta", "0.5", "-seed", "1"], tmp_path)
-    # Interrupt once learning and evolution are both under way.
-    run_dir = _wait_for_rows(tmp_path, proc, lambda t: t[-1]["fitness_kind"] != "none" and t[-1]["critic_loss"] != "")
+    # Interrupt once learning and evolution are both under way: the run is held before the generation after the
+    # first row with both (where that row falls, from the uninterrupted run's rows: it depends on the CPU).
+    reference = rows(seed1_run)
+    both = next(int(r["generation"]) for r in reference if r["fitness_kind"] != "none" and r["critic_loss"])
+    assert both < len(reference), "the reference run ends with its first generation of learning and evolution"
+    proc = start([*TINY, "-theta", "0.5", "-seed", "1"], tmp_path, gate=f"start:{both + 1}")
+    held(proc, tmp_path)
+    run_dir = next(tmp_path.glob("Hopper-v4__*"))
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "SIGTERM received: checkpoint written" in out and f"run_re2.py -resume {run_dir}" in out
-    interrupted = len(rows(run_dir))
-    assert interrupted < len(rows(seed1_run))
+    assert len(rows(run_dir)) == both < len(reference)
     resumed = subprocess.run([sys.executable, "run_re2.py", "-resume", str(run_dir)], cwd=ROOT,
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
@@ -209,16 +252,19 @@ def test_crash_after_checkpoint_resumes_without_duplicate_rows(seed1_run, tmp_pa
     """SIGKILL (no chance to save): the rows written after the last periodic checkpoint are
     dropped on resume and recomputed identically."""
     # The checkpoint falls at the end of the reference run's fourth-to-last generation and the kill two
-    # generations before its end: both from that run's rows, since generation sizes depend on the CPU.
+    # generations before its end (the run held there): both from that run's rows, since generation sizes
+    # depend on the CPU.
     reference = rows(seed1_run)
     every = reference[-4]["frames"]
-    proc = start([*TINY, "-theta", "0.5", "-seed", "1", "-checkpoint_every", every], tmp_path)
-    run_dir = _wait_for_rows(tmp_path, proc, lambda t: len(t) >= len(reference) - 2)
+    proc = start([*TINY, "-theta", "0.5", "-seed", "1", "-checkpoint_every", every], tmp_path,
+                 gate=f"start:{len(reference) - 1}")
+    held(proc, tmp_path)
+    run_dir = next(tmp_path.glob("Hopper-v4__*"))
     proc.kill()
     proc.communicate()
     assert load_checkpoint(str(run_dir))["counters"]["frames"] == int(every)
     # Rows were logged after the checkpoint: the resume has rows to drop.
-    assert len(rows(run_dir)) > load_checkpoint(str(run_dir))["logged_generation"]
+    assert len(rows(run_dir)) == len(reference) - 2 > load_checkpoint(str(run_dir))["logged_generation"]
     resumed = subprocess.run([sys.executable, "run_re2.py", "-resume", str(run_dir)], cwd=ROOT,
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr

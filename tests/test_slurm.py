@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_run import gate_env
 
-from core.sweep import Sweep, SweepError, slurm_minutes
+from core.slurm_options import slurm_minutes
+from core.sweep import Sweep, SweepError
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SLURM = os.environ.get("ERL_RE2_REQUIRE_SLURM") == "1"
@@ -37,11 +39,6 @@ WAIT_S = 300
 def rows(run_dir: Path) -> list[dict]:
     with open(run_dir / "progress.csv", newline="") as f:
         return list(csv.DictReader(f))
-
-
-def learning(run_dir: Path) -> bool:
-    """Has the run logged a generation with learner iterations yet?"""
-    return (run_dir / "progress.csv").is_file() and any(r.get("critic_loss") for r in rows(run_dir))
 
 
 def without_timing(table: list[dict]) -> list[dict]:
@@ -186,12 +183,13 @@ def test_the_python_api_refuses_bad_input_with_sweep_error(tmp_path):
 # --- local sweeps ---------------------------------------------------------------------------------
 
 def test_local_sweep_skips_a_run_held_by_another_process(tmp_path):
-    flags = [*FLAGS[2:], "-num_frames", "20000", "-threads", "1"]  # long enough to be still running
+    flags = [*FLAGS, "-threads", "1"]
     holder = subprocess.Popen([sys.executable, "run_re2.py", "-env", "Hopper-v4", "-seed", "1", "-logdir", str(tmp_path),
-                               *flags], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               *flags], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env=gate_env("start:2"))  # held after its first generation until it is signalled
     try:
-        deadline = time.time() + 120
-        while not list(tmp_path.rglob("progress.csv")):
+        deadline = time.time() + WAIT_S
+        while not (tmp_path / "gate_seed1.json").exists():
             assert holder.poll() is None and time.time() < deadline, holder.communicate()
             time.sleep(0.2)
         proc = run_sh("-j", "1", "Hopper-v4", "--", *flags, env={"SEEDS": "1", "LOGDIR": str(tmp_path)})
@@ -259,8 +257,8 @@ class Cluster:
         return subprocess.run(["nsenter", f"--target={self.proc.pid}", "--net", "--", *cmd], cwd=ROOT, capture_output=True,
                               text=True, timeout=timeout, check=False, env={**self.env, **(env or {})})
 
-    def submit(self, logdir: Path, seeds: str, *args: str) -> str:
-        proc = self.run("bash", "run.sh", "--slurm", *args, env={"SEEDS": seeds, "LOGDIR": str(logdir)})
+    def submit(self, logdir: Path, seeds: str, *args: str, env: dict | None = None) -> str:
+        proc = self.run("bash", "run.sh", "--slurm", *args, env={**(env or {}), "SEEDS": seeds, "LOGDIR": str(logdir)})
         assert proc.returncode == 0, proc.stderr
         job = re.search(r"^submitted job array (\d+): ", proc.stdout, re.MULTILINE)
         assert job, proc.stdout
@@ -411,21 +409,20 @@ def test_resubmitting_a_finished_sweep_submits_nothing(cluster, finished_sweep):
 def test_requeued_and_time_limited_tasks_resume_to_the_uninterrupted_rows(cluster, finished_sweep):
     """Seed 1's task is requeued (scontrol requeue: TERM to the whole job, Slurm requeues it); seed 2's
     gets USR2, as --signal=USR2@120 sends it to the job step before a time limit (submitit's handler
-    has the run checkpoint, then requeues the task). Both once learning is under way, in the middle
-    of a generation (its time is mostly learner iterations). Both resume to the rows of the same runs
-    made uninterrupted (finished_sweep)."""
+    has the run checkpoint, then requeues the task). Each while its run is held halfway through the learner
+    iterations of its first generation of learning (tests/run_gate: it waits there for its stop signal), so
+    that both stop in the middle of a generation. Both resume to the rows of the same runs made uninterrupted
+    (finished_sweep)."""
     reference = {seed: rows(run_dir) for seed, run_dir in run_dirs(finished_sweep[0]).items()}
     logdir = finished_sweep[0].parent / "interrupted"
-    job = cluster.submit(logdir, "1 2", "--time=10", "-j", "2", "Hopper-v4", "--", *FLAGS)
+    job = cluster.submit(logdir, "1 2", "--time=10", "-j", "2", "Hopper-v4", "--", *FLAGS, env=gate_env("iterations"))
     interrupt = {1: ["scontrol", "requeue", f"{job}_0"], 2: ["scancel", "--signal=USR2", f"{job}_1"]}
-    learning_since: dict[int, float] = {}
+    held: dict[int, dict] = {}
     deadline = time.time() + WAIT_S
     while interrupt:
-        assert time.time() < deadline, f"the runs did not start learning in time\n{job_logs(logdir)}"
-        for seed, run_dir in run_dirs(logdir).items():
-            if seed in interrupt and seed not in learning_since and learning(run_dir):
-                learning_since[seed] = time.time()
-        for seed in [s for s in interrupt if s in learning_since and time.time() - learning_since[s] > 1.0]:
+        assert time.time() < deadline, f"the runs did not reach their learner iterations in time\n{job_logs(logdir)}"
+        for seed in [s for s in interrupt if (logdir / f"gate_seed{s}.json").exists()]:
+            held[seed] = json.loads((logdir / f"gate_seed{seed}.json").read_text())
             assert cluster.tasks(job)[seed - 1]["JobState"] == "RUNNING"
             done = cluster.run(*interrupt.pop(seed))
             assert done.returncode == 0, done.stderr
@@ -439,6 +436,9 @@ def test_requeued_and_time_limited_tasks_resume_to_the_uninterrupted_rows(cluste
         assert f"Hopper-v4 seed {seed}, attempt 1 " in first, log
         stopped = re.search(r"^run exited with code 143, ([0-9.]+) s after the stop signal", first, re.MULTILINE)
         assert stopped and float(stopped[1]) < 30, log  # within Slurm's KillWait (30 s), in fact seconds
+        where = held[seed]  # it stopped where it was held, between two learner iterations
+        assert (f"(generation {where['generation']} in progress: {where['iterations'] - where['done']} of "
+                f"{where['iterations']} learner iterations left)") in first, log
         assert "Resuming " in second and "run exited with code 0" in second and "Traceback" not in log, log
         table = rows(run_dir)
         generations = [int(r["generation"]) for r in table]
