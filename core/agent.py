@@ -54,7 +54,7 @@ def seed_everything(seed: int) -> tuple[np.random.Generator, np.random.Generator
     return np.random.default_rng(train_ss), np.random.default_rng(test_ss)
 
 
-def learner_config(args: Namespace, state_dim: int, action_dim: int) -> LearnerConfig:
+def make_learner_config(args: Namespace, state_dim: int, action_dim: int) -> LearnerConfig:
     """The learner's settings from a run's settings (training, and ``core.evaluate`` rebuilding it)."""
     return LearnerConfig(
         state_dim=state_dim, action_dim=action_dim, pop_size=args.pop_size, pr=args.pr, gamma=args.gamma, tau=args.tau,
@@ -73,7 +73,7 @@ class Agent:
         self.rl_pool = EnvPool(args.env, 1, args.max_episode_steps)
         self.test_pool = EnvPool(args.env, args.test_episodes, args.max_episode_steps)
         s, a = self.rl_pool.state_dim, self.rl_pool.action_dim
-        self.learner = ERLRe2Learner(learner_config(args, s, a), device, seed=args.seed)
+        self.learner = ERLRe2Learner(make_learner_config(args, s, a), device, seed=args.seed)
         # The full -buffer_size ring (its storage grows as it fills): transitions do not depend on the budget,
         # so a run extended on resume is the run it would have been with the larger budget from the start.
         self.memory = ReplayMemory(s, a, args.buffer_size, device)

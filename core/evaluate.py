@@ -113,10 +113,10 @@ def choose_actors(which: str, settings: argparse.Namespace, state: dict) -> list
 def build_learner(settings: argparse.Namespace, state: dict, state_dim: int, action_dim: int) -> ERLRe2Learner:
     """The run's learner on the CPU with the parameters that act (φ, heads) from the checkpoint or the
     policy file; the rest stays at its initialisation, unused."""
-    from core.agent import learner_config
+    from core.agent import make_learner_config
     from core.ddpg import ERLRe2Learner
 
-    learner = ERLRe2Learner(learner_config(settings, state_dim, action_dim), "cpu", seed=settings.seed)
+    learner = ERLRe2Learner(make_learner_config(settings, state_dim, action_dim), "cpu", seed=settings.seed)
     networks = state["networks"] if "networks" in state else state.get("learner", {}).get("networks")
     try:
         missing, unexpected = learner.load_state_dict(networks, strict=False)

@@ -1,7 +1,7 @@
 """One learner iteration's update (ALGORITHM.md §1 and §4), given its random draws (``Draws``), as
 ``ERLRe2Learner`` (``core/ddpg.py``) runs it: ``LearnerUpdate`` holds the learner's update paths.
 
-One iteration (`_iteration`):
+One iteration (``ERLRe2Learner._iteration``):
   a. PeVFA fit on one actor drawn from the N+1 (all with ``use_all``), if EA is on;
   b. critic fit (TD3: twin min and target-policy smoothing; DDPG: one critic, no smoothing);
   c. every ``policy_delay`` iterations: RL-head step on L_rl, φ step on
@@ -16,13 +16,17 @@ read once per generation for logging.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
 from core.networks import policy_actions
 from core.optim import Adam, clip_grad_norm
 from core.replay_memory import Batch
+
+if TYPE_CHECKING:
+    from core.learner_config import LearnerConfig
+    from core.networks import PeVFA, SharedStateRepresentation, StackedValueMLP
 
 
 class Draws(NamedTuple):
@@ -48,7 +52,28 @@ class _ScaleGrad(torch.autograd.Function):
 
 class LearnerUpdate:
     """The update paths of ``ERLRe2Learner``, a–c: a mixin that reads the learner's networks, targets,
-    optimisers and ``cfg``, and its ``actors`` and ``_rows``."""
+    optimisers and ``cfg`` (declared below, built by ``ERLRe2Learner.__init__``), and its ``actors`` and
+    ``_rows``; ``ERLRe2Learner._iteration`` draws and calls ``_update``."""
+
+    cfg: LearnerConfig
+    phi: SharedStateRepresentation
+    phi_target: SharedStateRepresentation
+    critic: StackedValueMLP
+    critic_target: StackedValueMLP
+    pevfa: PeVFA
+    pevfa_target: PeVFA
+    rl_weight: torch.nn.Parameter
+    rl_bias: torch.nn.Parameter
+    rl_weight_target: torch.nn.Parameter
+    rl_bias_target: torch.nn.Parameter
+    phi_opt: Adam
+    rl_opt: Adam
+    critic_opt: Adam
+    pevfa_opt: Adam
+    _phi_params: list[torch.nn.Parameter]  # φ's parameters (one clip group)
+    _rl_params: list[torch.nn.Parameter]  # the RL head's (another)
+    _sources: list[torch.nn.Parameter]  # the parameters that have targets ...
+    _targets: list[torch.Tensor]  # ... and their targets, in the same order (soft updates)
 
     def _update(self, batch: Batch, draws: Draws, actor_step: bool) -> dict[str, torch.Tensor]:
         """a–c with the iteration's draws given: every fit, Adam step and soft update; returns the

@@ -26,6 +26,7 @@ from core.checkpoint import (
     CheckpointError,
     CheckpointWriteError,
     load_checkpoint,
+    load_policy,
     save_checkpoint,
     save_policy,
 )
@@ -106,10 +107,13 @@ def open_run(argv: list[str]) -> Run:
                       f"as it started ({' '.join(f'-{k} {v}' for k, v in earlier.items())})", flush=True)
             changes = {k: getattr(args, k) for k in RESUMABLE}
             return Run(run_dir, _apply_changes(run_dir, config, changes, state["counters"]["frames"]), config, state, lock)
+        if os.path.isfile(os.path.join(run_dir, POLICY_FILENAME)):  # a kept run: its checkpoint was removed on purpose
+            raise CheckpointError(f"{run_dir} holds a run's {POLICY_FILENAME} but no {FILENAME} (a run kept without its "
+                                  "checkpoint): starting afresh would delete it; use another -logdir or -tag")
         if os.path.exists(os.path.join(run_dir, "config.json")) or os.path.exists(os.path.join(run_dir, "progress.csv")):
             print(f"{run_dir} has no checkpoint (its first attempt stopped before writing one): starting it afresh", flush=True)
-            for stale in ("progress.csv", "progress.csv.tmp", f"{FILENAME}.tmp", POLICY_FILENAME, f"{POLICY_FILENAME}.tmp",
-                          "config.json.tmp", STATUS_FILE):
+            for stale in ("progress.csv", "progress.csv.tmp", f"{FILENAME}.tmp", f"{POLICY_FILENAME}.tmp", "config.json.tmp",
+                          STATUS_FILE):
                 try:
                     os.remove(os.path.join(run_dir, stale))
                 except FileNotFoundError:
@@ -187,6 +191,22 @@ def run_main(argv: list[str] | None = None) -> int:
         stop.restore()
 
 
+def _policy_of_finished_run(run_dir: str, state: dict) -> None:
+    """A finished run's policy.pt is its final checkpoint's: written here where it is missing or not that
+    checkpoint's (deleted, or the run finished before policy files were written)."""
+    try:
+        policy = load_policy(run_dir)
+        if policy["counters"]["frames"] == state["counters"]["frames"] and policy["run_name"] == state.get("run_name"):
+            return
+    except (CheckpointError, KeyError, TypeError):
+        pass
+    try:
+        save_policy(run_dir, state)
+        print(f"wrote {os.path.join(run_dir, POLICY_FILENAME)} from the final checkpoint", flush=True)
+    except OSError as exc:  # a full disk: the run is still finished
+        error(f"{exc}; the run is finished, its checkpoint intact")
+
+
 def execute(run: Run, stop: StopFlag) -> int:
     args, run_dir, state = run.args, run.run_dir, run.state
     logged = 0  # generation of the last row in progress.csv that the checkpoint covers
@@ -196,6 +216,7 @@ def execute(run: Run, stop: StopFlag) -> int:
         frames = state["counters"]["frames"]
         if frames >= args.num_frames and state.get("pending") is None:
             print(f"{run_dir} has already finished ({frames:,} of {args.num_frames:,} frames): nothing to do", flush=True)
+            _policy_of_finished_run(run_dir, state)
             write_status(run_dir, state="finished", exit_code=EXIT_OK, reason=None)
             return EXIT_OK
     if stop:
@@ -224,7 +245,8 @@ def execute(run: Run, stop: StopFlag) -> int:
             agent.load_state(state)
             print(f"Resuming {run_dir} at frame {agent.frames:,} (generation {logged})", flush=True)
         logger = RunLogger(run_dir, run.config, args.wandb_mode, args.wandb_project, args.num_frames,
-                           warmup_rl_frames=args.init_steps if args.RL else 0, start=(agent.frames, agent.wall_time()))
+                           warmup_rl_frames=args.init_steps if args.RL else 0,
+                           start=None if agent.pending else (agent.frames, agent.wall_time()))
         videos = None
         if args.capture_video:
             from core.video import CheckpointVideos
@@ -236,8 +258,10 @@ def execute(run: Run, stop: StopFlag) -> int:
         def checkpoint() -> tuple[int, str]:
             state = {**agent.state(), "run_name": run.config["run_name"], "wandb_run_id": run.config["wandb_run_id"],
                      "logged_generation": logged}
+            # The acting networks alone first: a checkpoint on disk always has its policy file beside it, so a
+            # checkpoint at the budget (a finished run) never stands next to an older policy.
+            save_policy(run_dir, state)
             path = save_checkpoint(run_dir, state)
-            save_policy(run_dir, state)  # the acting networks alone (a finished run's is its final agents)
             cadence.saved(agent.frames)
             write_status(run_dir, checkpoint_frames=agent.frames, checkpoint_generation=logged)
             if videos is not None and not stop:  # a signalled run should exit promptly

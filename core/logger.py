@@ -152,10 +152,12 @@ def _cell(value) -> str:
 
 class RunLogger:
     def __init__(self, run_dir: str, config: dict, wandb_mode: str, wandb_project: str, num_frames: int,
-                 warmup_rl_frames: int = 0, start: tuple[int, float] = (0, 0.0)):
+                 warmup_rl_frames: int = 0, start: tuple[int, float] | None = (0, 0.0)):
         """``warmup_rl_frames``: RL frames of random actions before learning starts (0: none); ``start``:
-        (frames, wall seconds) where this process took the run up. The ETA uses the rate from the later of
-        ``start`` and the warm-up's last row: a warm-up generation runs far faster than a learning one."""
+        (frames, wall seconds) where this process took the run up, None when that was inside a generation
+        (its first row's frames were partly collected before). The ETA uses the rate from the later of
+        ``start`` (else the first row) and the warm-up's last row: a warm-up generation runs far faster
+        than a learning one."""
         path = os.path.join(run_dir, "progress.csv")
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         self._file = open(path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
@@ -182,15 +184,17 @@ class RunLogger:
         self._file.flush()
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in row.items() if v is not None}, step=row["frames"])
-        print(self.line(row, self.eta(row)), flush=True)
+        print(self.line(row, self.update_eta(row)), flush=True)
 
-    def eta(self, row: dict) -> str:
-        """Time left at the rate since the mark; during the warm-up, when it will be known."""
+    def update_eta(self, row: dict) -> str:
+        """Take the next row into the rate (moving its starting mark while the warm-up lasts) and give the
+        time left at that rate; during the warm-up, when it will be known."""
         if row.get("time_s") is None:
             return "-"
-        if (row.get("rl_frames") or 0) < self.warmup_rl_frames:
+        warmup = (row.get("rl_frames") or 0) < self.warmup_rl_frames
+        if warmup or self._mark is None:
             self._mark = (row["frames"], row["time_s"])
-            return "after warm-up"
+            return "after warm-up" if warmup else "-"
         frames, seconds = row["frames"] - self._mark[0], row["time_s"] - self._mark[1]
         if frames <= 0 or seconds <= 0:
             return "-"

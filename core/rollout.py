@@ -27,15 +27,19 @@ _said_settotalmass = False
 
 
 def _mujoco_warning(message: str) -> None:
-    """MuJoCo's warning handler: the known compiler deprecation once, in one line; any other warning as MuJoCo prints it."""
+    """MuJoCo's warning handler: the known compiler deprecation once, in one line; any other warning as MuJoCo prints it.
+    It never raises: MuJoCo's bindings abort the process on an exception from a handler (stderr on a full disk)."""
     global _said_settotalmass
-    if message.startswith(SETTOTALMASS):
-        if not _said_settotalmass:
-            _said_settotalmass = True
-            sys.stderr.write("MuJoCo: the task's model file sets its total mass with the deprecated compiler attribute "
-                             "'settotalmass' (still applied, harmless; said once, not per environment)\n")
-        return
-    sys.stderr.write(f"WARNING: {message}\n\n")
+    try:
+        if message.startswith(SETTOTALMASS):
+            if not _said_settotalmass:
+                _said_settotalmass = True
+                sys.stderr.write("MuJoCo: the task's model file sets its total mass with the deprecated compiler attribute "
+                                 "'settotalmass' (still applied, harmless; said once, not per environment)\n")
+            return
+        sys.stderr.write(f"WARNING: {message}\n\n")
+    except Exception:  # noqa: BLE001, S110 (a warning that cannot be printed must not kill the run)
+        pass
 
 
 def quiet_known_warnings() -> None:

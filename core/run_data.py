@@ -174,6 +174,7 @@ def final_scores(runs: Sequence[Run]) -> tuple[float, np.ndarray]:
 
 
 def by_seed(runs: Sequence[Run]) -> list[Run]:
+    """The runs in seed order (then by folder), so that tables and curves list seeds alike everywhere."""
     return sorted(runs, key=lambda r: (r.config.get("seed", 0), str(r.path)))
 
 

@@ -15,7 +15,7 @@
 # its checkpoint; a run whose committed rows reach the budget is skipped. Order: the runs with a checkpoint on
 # this machine first (they resume), then the others from the fewest committed frames up (a fresh machine has lost
 # every checkpoint: it spends its hours where frames are missing), ties in the order of $TASKS then $SEEDS.
-# Pause for a benchmark with `pkill -STOP -f table-src/run_re2.py` (and -CONT after).
+# Pause for a benchmark with `kill -STOP <pid>` of each run (`pgrep -f table-src/run_re2.py` lists them; -CONT after).
 set -euo pipefail
 SRC=${SRC:-/work/table-src}
 OUT=${OUT:-/work/table}
@@ -33,7 +33,7 @@ last_frames() {  # last_frames <progress.csv>: the frame count of its last row (
 }
 export -f last_frames
 
-copy() {  # each live run's config.json, progress.csv and job log; policy.pt once the run has reached the budget
+copy() {  # each live run's config.json, progress.csv and job log; policy.pt once the run has finished
   local run name have live log
   for run in "$OUT"/*__seed*/; do
     [ -f "$run/progress.csv" ] || continue
@@ -46,7 +46,8 @@ copy() {  # each live run's config.json, progress.csv and job log; policy.pt onc
     cp "$run/config.json" "$run/progress.csv" "$RECORD/$name/"
     log="$OUT/jobs/${name%%__*}__seed${name##*__seed}.log"
     [ -f "$log" ] && cp "$log" "$RECORD/jobs/"
-    if [ "$live" -ge "$FRAMES" ] && [ -f "$run/policy.pt" ]; then
+    # finished: the last row is logged before the final checkpoint and policy are written; status.json says so after
+    if [ "$live" -ge "$FRAMES" ] && [ -f "$run/policy.pt" ] && grep -q '"state": "finished"' "$run/status.json" 2> /dev/null; then
       cp "$run/policy.pt" "$RECORD/$name/"
       echo "copied results/1M/$GROUP/$name ($live frames, finished: policy.pt too)"
     else

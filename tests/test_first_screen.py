@@ -46,7 +46,7 @@ def test_first_screen_has_no_repeated_warning_and_a_true_eta(tmp_path):
 
 
 def logged(logger: RunLogger, table: list[tuple[int, int, float]]) -> list[str]:
-    return [logger.eta({"frames": f, "rl_frames": rl, "time_s": t}) for f, rl, t in table]
+    return [logger.update_eta({"frames": f, "rl_frames": rl, "time_s": t}) for f, rl, t in table]
 
 
 def test_eta_is_the_rate_past_the_warm_up(tmp_path):
@@ -66,7 +66,29 @@ def test_eta_after_a_resume_is_this_process_s_rate(tmp_path):
     assert logged(logger, [(504_000, 100_000, 10_900.0)]) == ["3h26m"]
     logger.close()
     # With no warm-up (the EA-only ablation) the rate runs from the start.
+    # Taken up inside a generation: its first row's frames were partly collected before, so that row only
+    # starts the rate.
+    (tmp_path / "mid").mkdir()
+    mid = RunLogger(str(tmp_path / "mid"), {}, "disabled", "", num_frames=1_000_000, warmup_rl_frames=10_000, start=None)
+    assert logged(mid, [(504_000, 100_000, 10_900.0), (508_000, 101_000, 11_000.0)]) == ["-", "3h25m"]
+    mid.close()
     (tmp_path / "ea").mkdir()
     ea_only = RunLogger(str(tmp_path / "ea"), {}, "disabled", "", num_frames=100_000)
     assert logged(ea_only, [(1_000, 0, 2.0)]) == ["0h03m"]
     ea_only.close()
+
+
+def test_mujoco_warnings_other_than_the_known_one_stay_visible_and_none_can_kill_the_run(capsys, monkeypatch):
+    import sys
+
+    from core import rollout
+
+    rollout._mujoco_warning("Nan, Inf or huge value in QVEL at DOF 0. The simulation is unstable.")
+    assert capsys.readouterr().err == "WARNING: Nan, Inf or huge value in QVEL at DOF 0. The simulation is unstable.\n\n"
+
+    class FullDisk:
+        def write(self, _):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sys, "stderr", FullDisk())
+    rollout._mujoco_warning("Nan, Inf or huge value in QVEL at DOF 0.")  # MuJoCo's bindings would abort on a raise

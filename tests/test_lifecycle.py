@@ -227,7 +227,7 @@ def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
     unless -reference_pevfa_rows was given, the pre-step φ gradient, elites cloned from a snapshot, the best
     test that ran as the reported score, the critic on the batch's actions), every recorded value kept, and the
     learner builds. Today's runs record today's defaults (the reference's rows and gradient)."""
-    from core.agent import learner_config
+    from core.agent import make_learner_config
     from parameters import recorded_settings
 
     settings = json.loads((seed1_run / "config.json").read_text())["settings"]
@@ -242,7 +242,7 @@ def test_settings_of_a_run_older_than_a_flag_get_its_default(seed1_run):
         assert (args.elite_clone, args.reported_score, args.critic_actions) == ("snapshot", "tests_run", "batch")
         assert not hasattr(args, "reference_pevfa_rows")
         assert all(getattr(args, k) == v for k, v in old.items())
-        cfg = learner_config(args, 17, 6)
+        cfg = make_learner_config(args, 17, 6)
         assert (cfg.pevfa_rows, cfg.phi_grad, cfg.compile, cfg.K) == (layout, "paper", False, settings["K"])
 
 

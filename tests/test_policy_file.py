@@ -95,3 +95,27 @@ def test_a_bad_policy_file_is_one_line_exit_2(finished_run, tmp_path, capsys, fa
     assert evaluate.main([str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("python -m core.evaluate: error: RUN_DIR: ") and expected in err, err
+
+
+def test_the_same_command_on_a_finished_run_restores_a_missing_policy_file(finished_run, tmp_path):
+    copy = tmp_path / "logs" / finished_run.name
+    shutil.copytree(finished_run, copy)
+    (copy / POLICY_FILENAME).unlink()
+    proc, _ = run(SMALL, tmp_path / "logs")
+    assert proc.returncode == 0 and "has already finished" in proc.stdout and f"wrote {copy / POLICY_FILENAME}" in proc.stdout, proc.stdout
+    restored, original = load_policy(str(copy)), load_policy(str(finished_run))
+    assert {k: v for k, v in restored.items() if k != "networks"} == {k: v for k, v in original.items() if k != "networks"}
+    assert restored["networks"].keys() == original["networks"].keys()
+    assert all(torch.equal(restored["networks"][k], original["networks"][k]) for k in original["networks"])
+
+
+def test_a_kept_run_without_its_checkpoint_is_never_started_afresh_over(finished_run, tmp_path):
+    kept = tmp_path / "logs" / finished_run.name
+    kept.mkdir(parents=True)
+    for name in ("config.json", "progress.csv", POLICY_FILENAME):
+        shutil.copy(finished_run / name, kept / name)
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    proc, _ = run(SMALL, tmp_path / "logs")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"holds a run's {POLICY_FILENAME} but no checkpoint.pt" in proc.stderr
+    assert {p.name: p.read_bytes() for p in kept.iterdir() if p.name != "run.lock"} == before  # the lock: the run's own file

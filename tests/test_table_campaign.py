@@ -60,9 +60,12 @@ def test_a_run_whose_committed_rows_are_finished_is_not_run_again(tmp_path):
 def test_copy_keeps_a_record_that_reaches_further_and_takes_the_policy_of_finished_runs_only(tmp_path):
     repo, out = tmp_path / "repo", tmp_path / "out"
     record = repo / "results/1M/table"
-    runs = {"HalfCheetah-v4__ERL-Re2__seed1": 100_000, "Hopper-v4__ERL-Re2__seed1": 40_000, "Ant-v4__ERL-Re2__seed2": 30_000}
+    runs = {"HalfCheetah-v4__ERL-Re2__seed1": 100_000, "Hopper-v4__ERL-Re2__seed1": 40_000, "Ant-v4__ERL-Re2__seed2": 30_000,
+            "Ant-v4__ERL-Re2__seed1": 100_000}  # Ant seed 1: its last row logged, its final checkpoint still being written
     for name, frames in runs.items():
         write_rows(out / name, frames)
+        state = "finished" if name.startswith("HalfCheetah") else "running"
+        (out / name / "status.json").write_text(f'{{\n  "exit_code": 0,\n  "state": "{state}"\n}}')
         (out / name / "policy.pt").write_bytes(f"policy of {name}".encode())
         (out / "jobs").mkdir(parents=True, exist_ok=True)
         (out / "jobs" / f"{name.split('__')[0]}__seed{name[-1]}.log").write_text(f"log of {name}\n")
@@ -78,6 +81,8 @@ def test_copy_keeps_a_record_that_reaches_further_and_takes_the_policy_of_finish
     assert (record / "HalfCheetah-v4__ERL-Re2__seed1/policy.pt").read_bytes() == b"policy of HalfCheetah-v4__ERL-Re2__seed1"
     assert last_frames(record / "Hopper-v4__ERL-Re2__seed1/progress.csv") == 40_000
     assert not (record / "Hopper-v4__ERL-Re2__seed1/policy.pt").exists()  # not finished: no policy committed yet
+    assert last_frames(record / "Ant-v4__ERL-Re2__seed1/progress.csv") == 100_000
+    assert not (record / "Ant-v4__ERL-Re2__seed1/policy.pt").exists()  # its policy may still be an older checkpoint's
     assert (record / "jobs/Hopper-v4__seed1.log").read_text() == "log of Hopper-v4__ERL-Re2__seed1\n"
     snapshot = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
     assert table(repo, out, "--copy").returncode == 0  # copying again changes nothing

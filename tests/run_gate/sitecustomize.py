@@ -40,7 +40,8 @@ def _install(spec: str, root: str) -> None:
 
         def chained(signum, frame):
             signalled.append(signum)
-            previous[signum](signum, frame)  # the run's StopFlag, installed before any generation
+            if callable(previous[signum]):  # the run's StopFlag, installed before any generation
+                previous[signum](signum, frame)
 
         for sig in previous:
             signal.signal(sig, chained)
