@@ -11,7 +11,7 @@ import numpy as np
 
 from core import stats
 from core.run_data import Run, aggregates, align, best_so_far, by_seed, common_frames, mean_std_n, reaching
-from core.tasks import PAPER_SCORES, TD3_REFERENCES
+from core.tasks import PAPER_SCORES, PUBLISHED_TD3_1M, TD3_REFERENCES
 
 
 def _num(x: float) -> str:
@@ -51,6 +51,10 @@ def _paper(task: str, algo: str) -> str:
     return "—" if score is None else f"{score:.0f}"
 
 
+def _published_td3(task: str) -> str:
+    return "; ".join(f"{source} {m:,.0f} ± {s:,.0f}" for source, (m, s) in PUBLISHED_TD3_1M.get(task, {}).items()) or "—"
+
+
 def _score_cell(runs: Sequence[Run], frames: float) -> str:
     mean, std, n = mean_std_n(align(runs, [frames]))
     return f"{mean[0]:.1f} ± {std[0]:.1f} (n={int(n[0])})"
@@ -62,20 +66,22 @@ def summary_table(groups: dict[tuple[str, str], list[Run]]) -> str:
     task_frames: dict[str, float] = {}
     for (task, _), runs in groups.items():
         task_frames[task] = min(task_frames.get(task, math.inf), common_frames(runs)[1])
-    lines = ["| task | variant | frames (task) | score | IQM [95% CI] | frames (own) | score | paper ERL-Re² @1M | paper TD3 @1M |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [("| task | variant | frames (task) | score | IQM [95% CI] | frames (own) | score | paper ERL-Re² @1M | paper TD3 @1M "
+             "| published TD3 @1M |"), "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     small_n = False
     for (task, label), runs in groups.items():
         frames, own = task_frames[task], common_frames(runs)[1]
         small_n |= not stats.meaningful(len(runs))
         lines.append(f"| {task} | {label} | {frames:,.0f} | {_score_cell(runs, frames)} "
                      f"| {_iqm_cell(align(runs, [frames]))} | {own:,.0f} | {_score_cell(runs, own)} "
-                     f"| {_paper(task, 'ERL-Re2')} | {_paper(task, 'TD3')} |")
+                     f"| {_paper(task, 'ERL-Re2')} | {_paper(task, 'TD3')} | {_published_td3(task)} |")
     footnote = ("Score: best_reward, each seed's latest value logged at or before the frame count, mean ± population "
                 "standard deviation (ddof=0) over seeds. *frames (task)*: the last frame count that every seed of every "
                 "variant of the task reached, so that the variants of a task compare at equal frames; *frames (own)*: "
                 "the last one every seed of this group reached. The paper's scores are at 1M frames: comparable only "
-                "with runs that reached 1M.")
+                "with runs that reached 1M. Published TD3: each seed's best mean test return within 1M steps, mean ± std "
+                "over 10 seeds (Tianshou's benchmark, v3 tasks; the TD3 paper's Table 1, v1 tasks), as tabulated in "
+                "thu-ml/tianshou's examples/mujoco/README.md (commit 0c0424e).")
     lines += ["", footnote, "", aggregate_table(groups).rstrip("\n")]
     lines += ["", (f"IQM: interquartile mean (the 25 % trimmed mean, over seeds; across tasks over seeds × tasks); [CI]: 95 % "
                    f"stratified-bootstrap confidence interval (rliable, percentile, {stats.REPS} replications, "

@@ -61,6 +61,18 @@ TD3_REFERENCES: dict[int, tuple[str, dict[str, float]]] = {
     1_000_000: ("the paper's TD3 at 1M", {task: s["TD3"] for task, s in PAPER_SCORES.items()}),
 }
 
+# Published TD3 at 1M steps, (mean, std over seeds) of each seed's best mean test return within the first 1M steps:
+# Tianshou's benchmark (10 seeds, gym MuJoCo v3) and the TD3 paper (Fujimoto et al. 2018, Table 1; 10 seeds, v1
+# tasks; not every task), both as tabulated in examples/mujoco/README.md of github.com/thu-ml/tianshou, commit 0c0424e.
+PUBLISHED_TD3_1M: dict[str, dict[str, tuple[float, float]]] = {
+    "HalfCheetah": {"Tianshou": (10201.2, 772.8), "TD3 paper": (9637.0, 859.1)},
+    "Hopper": {"Tianshou": (3472.2, 116.8), "TD3 paper": (3564.1, 114.7)},
+    "Walker2d": {"Tianshou": (3982.4, 274.5), "TD3 paper": (4682.8, 539.6)},
+    "Ant": {"Tianshou": (5116.4, 799.9), "TD3 paper": (4372.4, 1000.3)},
+    "Humanoid": {"Tianshou": (5189.5, 178.5)},
+    "Swimmer": {"Tianshou": (104.2, 34.2)},
+}
+
 MUJOCO_TASKS = tuple(TD3_SETTINGS)
 # The reference syncs the RL head into the population every generation only on the tasks its name
 # list holds (HalfCheetah, Hopper, Walker2d, Ant, Humanoid); every other task, Swimmer included,
