@@ -1,0 +1,101 @@
+"""The HalfCheetah gap's figures: the authors' code against this project before and after the
+critic's reference actions, HalfCheetah-v4 to 150k frames, seed by seed.
+
+    python results/halfcheetah_gap/compare.py      # prints the Markdown table, writes compare_150k.png
+
+Reads only committed rows: ``results/authors_code/`` (the authors' code through the harness),
+``results/reference_defaults/erl_re2/`` (this project, ``-critic_actions batch`` as it ran then) and
+``results/halfcheetah_gap/critic_reference/`` (this project, the default ``-critic_actions reference``).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parents[1]
+ARMS = {  # label: folder of run folders (one per seed)
+    "the authors' code": RESULTS / "authors_code",
+    "this project, critic_actions batch (before)": RESULTS / "reference_defaults" / "erl_re2",
+    "this project, critic_actions reference (default)": RESULTS / "halfcheetah_gap" / "critic_reference",
+}
+AT = (50_000, 100_000, 150_000)
+RL_WINDOW = (120_000, 140_000)
+
+
+def seed_of(run: Path) -> int:
+    return int(run.name.rsplit("seed", 1)[1])
+
+
+def read(run: Path) -> dict[str, np.ndarray]:
+    with open(run / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    col = {k: np.array([float(r[k]) if r[k] not in ("", None) else np.nan for r in rows]) for k in ("frames", "best_reward", "rl_score")}
+    col["best_so_far"] = np.fmax.accumulate(col["best_reward"])
+    return col
+
+
+def figures(col: dict[str, np.ndarray]) -> list[float | None]:
+    """Best so far at each of AT (None before the run got there), then the RL test's mean over RL_WINDOW."""
+    f = col["frames"]
+    out = [float(np.nanmax(col["best_reward"][f <= at])) if f[-1] >= at else None for at in AT]
+    window = (f >= RL_WINDOW[0]) & (f <= RL_WINDOW[1])
+    out.append(float(np.nanmean(col["rl_score"][window])) if f[-1] >= RL_WINDOW[1] else None)
+    return out
+
+
+def cell(v: float | None) -> str:
+    return "–" if v is None else f"{v:,.0f}"
+
+
+def mean_std(vals: list[float | None]) -> str:
+    ok = [v for v in vals if v is not None]
+    if len(ok) < 2:
+        return cell(ok[0]) if ok else "–"
+    return f"{np.mean(ok):,.0f} ± {np.std(ok, ddof=1):,.0f}" + ("" if len(ok) == len(vals) else f" (n={len(ok)})")
+
+
+def main() -> None:
+    runs = {label: sorted((p for p in folder.glob("*seed*") if (p / "progress.csv").exists()), key=seed_of) for label, folder in ARMS.items()}
+    names = [f"best so far at {at // 1000}k" for at in AT] + [f"RL test, mean over {RL_WINDOW[0] // 1000}–{RL_WINDOW[1] // 1000}k"]
+    print("| | seeds | " + " | ".join(names) + " |")
+    print("|---|---|" + "---:|" * len(names))
+    for label, group in runs.items():
+        per_seed = {seed_of(r): figures(read(r)) for r in group}
+        for seed, figs in per_seed.items():
+            print(f"| {label} | {seed} | " + " | ".join(cell(v) for v in figs) + " |")
+        print(f"| **{label}** | mean ± std | " + " | ".join(mean_std([figs[i] for figs in per_seed.values()]) for i in range(len(names))) + " |")
+
+    print("\nBest so far: the highest best_reward logged at or before the frame count; ± is the sample standard "
+          "deviation over seeds (ddof 1).")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for (label, group), color in zip(runs.items(), ("black", "tab:red", "tab:blue")):
+        for i, run in enumerate(group):
+            col = read(run)
+            keep = col["frames"] <= AT[-1] + 2_000
+            kw = {"color": color, "alpha": 0.8, "lw": 1.2, "label": label if i == 0 else None}
+            axes[0].plot(col["frames"][keep] / 1000, col["best_so_far"][keep], **kw)
+            axes[1].plot(col["frames"][keep] / 1000, col["rl_score"][keep], **kw)
+    axes[0].set_title("best so far (best_reward)")
+    axes[1].set_title("RL agent's test score")
+    for ax in axes:
+        ax.set_xlabel("frames (thousands)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("HalfCheetah-v4 return")
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("HalfCheetah-v4, one line per seed")
+    fig.tight_layout()
+    out = Path(__file__).with_name("compare_150k.png")
+    fig.savefig(out, dpi=110)
+    print(f"\nwrote {out.relative_to(RESULTS.parent)}")
+
+
+if __name__ == "__main__":
+    main()
