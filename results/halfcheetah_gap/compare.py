@@ -1,11 +1,13 @@
-"""The HalfCheetah gap's figures: the authors' code against this project before and after the
-critic's reference actions, HalfCheetah-v4 to 150k frames, seed by seed.
+"""The HalfCheetah gap's figures: the authors' code against this project (before and after the critic's
+reference actions; and both RL-only, without the population), HalfCheetah-v4 to 150k frames, seed by seed,
+then how far apart the arms are for the number of seeds they have.
 
-    python results/halfcheetah_gap/compare.py      # prints the Markdown table, writes compare_150k.png
+    python results/halfcheetah_gap/compare.py      # prints the Markdown tables, writes compare_150k.png
 
-Reads only committed rows: ``results/authors_code/`` (the authors' code through the harness),
-``results/reference_defaults/erl_re2/`` (this project, ``-critic_actions batch`` as it ran then) and
-``results/halfcheetah_gap/critic_reference/`` (this project, the default ``-critic_actions reference``).
+Reads only committed rows: ``results/authors_code/`` (the authors' code through the harness; its ``rl_only/``
+without ``-EA``), ``results/reference_defaults/erl_re2/`` (this project, ``-critic_actions batch`` as it ran
+then), ``results/halfcheetah_gap/critic_reference/`` (this project, the default ``-critic_actions reference``)
+and ``results/halfcheetah_gap/rl_only/`` (this project with ``-RL``). An arm without rows yet is left out.
 """
 from __future__ import annotations
 
@@ -19,7 +21,17 @@ ARMS = {  # label: folder of run folders (one per seed)
     "the authors' code": RESULTS / "authors_code",
     "this project, critic_actions batch (before)": RESULTS / "reference_defaults" / "erl_re2",
     "this project, critic_actions reference (default)": RESULTS / "halfcheetah_gap" / "critic_reference",
+    "the authors' code, RL only (no -EA)": RESULTS / "authors_code" / "rl_only",
+    "this project, RL only (-RL)": RESULTS / "halfcheetah_gap" / "rl_only",
 }
+# The pairs of arms compared, seed counts and all: (arm, arm).
+CONTRASTS = (
+    ("the authors' code", "this project, critic_actions reference (default)"),
+    ("the authors' code", "this project, critic_actions batch (before)"),
+    ("the authors' code, RL only (no -EA)", "this project, RL only (-RL)"),
+    ("the authors' code", "the authors' code, RL only (no -EA)"),
+    ("this project, critic_actions reference (default)", "this project, RL only (-RL)"),
+)
 AT = (50_000, 100_000, 150_000)
 RL_WINDOW = (120_000, 140_000)
 
@@ -58,6 +70,7 @@ def mean_std(vals: list[float | None]) -> str:
 
 def main() -> None:
     runs = {label: sorted((p for p in folder.glob("*seed*") if (p / "progress.csv").exists()), key=seed_of) for label, folder in ARMS.items()}
+    runs = {label: group for label, group in runs.items() if group}
     names = [f"best so far at {at // 1000}k" for at in AT] + [f"RL test, mean over {RL_WINDOW[0] // 1000}–{RL_WINDOW[1] // 1000}k"]
     print("| | seeds | " + " | ".join(names) + " |")
     print("|---|---|" + "---:|" * len(names))
@@ -69,6 +82,7 @@ def main() -> None:
 
     print("\nBest so far: the highest best_reward logged at or before the frame count; ± is the sample standard "
           "deviation over seeds (ddof 1).")
+    contrasts(runs, names)
 
     import matplotlib
 
@@ -95,6 +109,31 @@ def main() -> None:
     out = Path(__file__).with_name("compare_150k.png")
     fig.savefig(out, dpi=110)
     print(f"\nwrote {out.relative_to(RESULTS.parent)}")
+
+
+def contrasts(runs: dict[str, list[Path]], names: list[str]) -> None:
+    """For each pair of arms and each figure: the difference of means, Welch's t-test p-value, the exact
+    Mann-Whitney p-value, and the seeds per arm a two-sided test at 5 % would need for 80 % power to see a
+    difference of that size with the arms' pooled spread (normal approximation). Every run counts as one seed."""
+    from scipy import stats
+
+    figs = {label: [figures(read(r)) for r in group] for label, group in runs.items()}
+    print("\n| arms (a − b) | figure | n a, n b | mean a − mean b | Welch p | Mann-Whitney p | seeds per arm for 80 % power |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for a, b in CONTRASTS:
+        if a not in figs or b not in figs:
+            continue
+        for i, name in enumerate(names):
+            xa = [f[i] for f in figs[a] if f[i] is not None]
+            xb = [f[i] for f in figs[b] if f[i] is not None]
+            if len(xa) < 2 or len(xb) < 2:
+                continue
+            d = float(np.mean(xa) - np.mean(xb))
+            welch = stats.ttest_ind(xa, xb, equal_var=False).pvalue
+            mw = stats.mannwhitneyu(xa, xb, alternative="two-sided", method="exact").pvalue
+            sd = float(np.sqrt((np.var(xa, ddof=1) + np.var(xb, ddof=1)) / 2))
+            need = int(np.ceil(2 * ((1.959964 + 0.841621) * sd / d) ** 2)) if d else None
+            print(f"| {a} − {b} | {name} | {len(xa)}, {len(xb)} | {d:+,.0f} | {welch:.2f} | {mw:.2f} | {need if need else '–'} |")
 
 
 if __name__ == "__main__":
