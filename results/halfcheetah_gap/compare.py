@@ -90,11 +90,15 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
-    for (label, group), color in zip(runs.items(), ("black", "tab:red", "tab:blue")):
+    colors = {"the authors' code": "black", "this project, critic_actions batch (before)": "tab:red",
+              "this project, critic_actions reference (default)": "tab:blue", "the authors' code, RL only (no -EA)": "tab:gray",
+              "this project, RL only (-RL)": "tab:cyan"}
+    for label, group in runs.items():
         for i, run in enumerate(group):
             col = read(run)
             keep = col["frames"] <= AT[-1] + 2_000
-            kw = {"color": color, "alpha": 0.8, "lw": 1.2, "label": label if i == 0 else None}
+            kw = {"color": colors[label], "alpha": 0.8, "lw": 1.2, "label": label if i == 0 else None,
+                  "ls": "--" if "RL only" in label else "-"}
             axes[0].plot(col["frames"][keep] / 1000, col["best_so_far"][keep], **kw)
             axes[1].plot(col["frames"][keep] / 1000, col["rl_score"][keep], **kw)
     axes[0].set_title("best so far (best_reward)")
