@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parents[1]
-ARMS = {  # label: folder of run folders (one per seed)
-    "the authors' code": RESULTS / "authors_code",
-    "this project, critic_actions batch (before)": RESULTS / "reference_defaults" / "erl_re2",
-    "this project, critic_actions reference (default)": RESULTS / "halfcheetah_gap" / "critic_reference",
-    "the authors' code, RL only (no -EA)": RESULTS / "authors_code" / "rl_only",
-    "this project, RL only (-RL)": RESULTS / "halfcheetah_gap" / "rl_only",
+ARMS = {  # label: (folder of run folders, one per seed; plot colour)
+    "the authors' code": (RESULTS / "authors_code", "black"),
+    "this project, critic_actions batch (before)": (RESULTS / "reference_defaults" / "erl_re2", "tab:red"),
+    "this project, critic_actions reference (default)": (RESULTS / "halfcheetah_gap" / "critic_reference", "tab:blue"),
+    "the authors' code, RL only (no -EA)": (RESULTS / "authors_code" / "rl_only", "tab:gray"),
+    "this project, RL only (-RL)": (RESULTS / "halfcheetah_gap" / "rl_only", "tab:cyan"),
 }
 # The pairs of arms compared, seed counts and all: (arm, arm).
 CONTRASTS = (
@@ -69,20 +69,21 @@ def mean_std(vals: list[float | None]) -> str:
 
 
 def main() -> None:
-    runs = {label: sorted((p for p in folder.glob("*seed*") if (p / "progress.csv").exists()), key=seed_of) for label, folder in ARMS.items()}
+    runs = {label: sorted((p for p in folder.glob("*seed*") if (p / "progress.csv").exists()), key=seed_of) for label, (folder, _) in ARMS.items()}
     runs = {label: group for label, group in runs.items() if group}
+    cols = {label: [read(r) for r in group] for label, group in runs.items()}
+    figs = {label: [figures(c) for c in arm] for label, arm in cols.items()}
     names = [f"best so far at {at // 1000}k" for at in AT] + [f"RL test, mean over {RL_WINDOW[0] // 1000}–{RL_WINDOW[1] // 1000}k"]
     print("| | seeds | " + " | ".join(names) + " |")
     print("|---|---|" + "---:|" * len(names))
     for label, group in runs.items():
-        per_seed = {seed_of(r): figures(read(r)) for r in group}
-        for seed, figs in per_seed.items():
-            print(f"| {label} | {seed} | " + " | ".join(cell(v) for v in figs) + " |")
-        print(f"| **{label}** | mean ± std | " + " | ".join(mean_std([figs[i] for figs in per_seed.values()]) for i in range(len(names))) + " |")
+        for run, f in zip(group, figs[label]):
+            print(f"| {label} | {seed_of(run)} | " + " | ".join(cell(v) for v in f) + " |")
+        print(f"| **{label}** | mean ± std | " + " | ".join(mean_std([f[i] for f in figs[label]]) for i in range(len(names))) + " |")
 
     print("\nBest so far: the highest best_reward logged at or before the frame count; ± is the sample standard "
           "deviation over seeds (ddof 1).")
-    contrasts(runs, names)
+    contrasts(figs, names)
 
     import matplotlib
 
@@ -90,14 +91,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
-    colors = {"the authors' code": "black", "this project, critic_actions batch (before)": "tab:red",
-              "this project, critic_actions reference (default)": "tab:blue", "the authors' code, RL only (no -EA)": "tab:gray",
-              "this project, RL only (-RL)": "tab:cyan"}
-    for label, group in runs.items():
-        for i, run in enumerate(group):
-            col = read(run)
+    for label, arm in cols.items():
+        for i, col in enumerate(arm):
             keep = col["frames"] <= AT[-1] + 2_000
-            kw = {"color": colors[label], "alpha": 0.8, "lw": 1.2, "label": label if i == 0 else None,
+            kw = {"color": ARMS[label][1], "alpha": 0.8, "lw": 1.2, "label": label if i == 0 else None,
                   "ls": "--" if "RL only" in label else "-"}
             axes[0].plot(col["frames"][keep] / 1000, col["best_so_far"][keep], **kw)
             axes[1].plot(col["frames"][keep] / 1000, col["rl_score"][keep], **kw)
@@ -115,13 +112,12 @@ def main() -> None:
     print(f"\nwrote {out.relative_to(RESULTS.parent)}")
 
 
-def contrasts(runs: dict[str, list[Path]], names: list[str]) -> None:
+def contrasts(figs: dict[str, list[list[float | None]]], names: list[str]) -> None:
     """For each pair of arms and each figure: the difference of means, Welch's t-test p-value, the exact
     Mann-Whitney p-value, and the seeds per arm a two-sided test at 5 % would need for 80 % power to see a
     difference of that size with the arms' pooled spread (normal approximation). Every run counts as one seed."""
     from scipy import stats
 
-    figs = {label: [figures(read(r)) for r in group] for label, group in runs.items()}
     print("\n| arms (a − b) | figure | n a, n b | mean a − mean b | Welch p | Mann-Whitney p | seeds per arm for 80 % power |")
     print("|---|---|---|---:|---:|---:|---:|")
     for a, b in CONTRASTS:
