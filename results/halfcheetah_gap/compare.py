@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parents[1]
-ARMS = {  # label: (folder of run folders, one per seed; plot colour)
-    "the authors' code": (RESULTS / "authors_code", "black"),
-    "this project, critic_actions batch (before)": (RESULTS / "reference_defaults" / "erl_re2", "tab:red"),
-    "this project, critic_actions reference (default)": (RESULTS / "halfcheetah_gap" / "critic_reference", "tab:blue"),
-    "the authors' code, RL only (no -EA)": (RESULTS / "authors_code" / "rl_only", "tab:gray"),
-    "this project, RL only (-RL)": (RESULTS / "halfcheetah_gap" / "rl_only", "tab:cyan"),
+ARMS = {  # label: (folders of run folders, one run folder per seed; plot colour)
+    "the authors' code": ((RESULTS / "authors_code",), "black"),
+    "this project, critic_actions batch (before)": ((RESULTS / "reference_defaults" / "erl_re2",), "tab:red"),
+    # seeds 1-3 at d06b7cc, seeds 4-8 at 7535667 (the same computation: their seed-1 rows agree, more_seeds/README.md)
+    "this project, critic_actions reference (default)": (
+        (RESULTS / "halfcheetah_gap" / "critic_reference", RESULTS / "halfcheetah_gap" / "more_seeds"), "tab:blue"),
+    "the authors' code, RL only (no -EA)": ((RESULTS / "authors_code" / "rl_only",), "tab:gray"),
+    "this project, RL only (-RL)": ((RESULTS / "halfcheetah_gap" / "rl_only",), "tab:cyan"),
 }
 # The pairs of arms compared, seed counts and all: (arm, arm).
 CONTRASTS = (
@@ -69,7 +71,8 @@ def mean_std(vals: list[float | None]) -> str:
 
 
 def main() -> None:
-    runs = {label: sorted((p for p in folder.glob("*seed*") if (p / "progress.csv").exists()), key=seed_of) for label, (folder, _) in ARMS.items()}
+    runs = {label: sorted((p for folder in folders for p in folder.glob("*seed*") if (p / "progress.csv").exists()), key=seed_of)
+            for label, (folders, _) in ARMS.items()}
     runs = {label: group for label, group in runs.items() if group}
     cols = {label: [read(r) for r in group] for label, group in runs.items()}
     figs = {label: [figures(c) for c in arm] for label, arm in cols.items()}
@@ -113,12 +116,12 @@ def main() -> None:
 
 
 def contrasts(figs: dict[str, list[list[float | None]]], names: list[str]) -> None:
-    """For each pair of arms and each figure: the difference of means, Welch's t-test p-value, the exact
-    Mann-Whitney p-value, and the seeds per arm a two-sided test at 5 % would need for 80 % power to see a
+    """For each pair of arms and each figure: the difference of means with its 95 % confidence interval
+    (Welch-Satterthwaite), Welch's t-test p-value, the exact Mann-Whitney p-value, and the seeds per arm a two-sided test at 5 % would need for 80 % power to see a
     difference of that size with the arms' pooled spread (normal approximation). Every run counts as one seed."""
     from scipy import stats
 
-    print("\n| arms (a − b) | figure | n a, n b | mean a − mean b | Welch p | Mann-Whitney p | seeds per arm for 80 % power |")
+    print("\n| arms (a − b) | figure | n a, n b | mean a − mean b [95 % CI] | Welch p | Mann-Whitney p | seeds per arm for 80 % power |")
     print("|---|---|---|---:|---:|---:|---:|")
     for a, b in CONTRASTS:
         if a not in figs or b not in figs:
@@ -129,11 +132,13 @@ def contrasts(figs: dict[str, list[list[float | None]]], names: list[str]) -> No
             if len(xa) < 2 or len(xb) < 2:
                 continue
             d = float(np.mean(xa) - np.mean(xb))
-            welch = stats.ttest_ind(xa, xb, equal_var=False).pvalue
+            test = stats.ttest_ind(xa, xb, equal_var=False)
+            welch = test.pvalue
+            lo, hi = test.confidence_interval(0.95)
             mw = stats.mannwhitneyu(xa, xb, alternative="two-sided", method="exact").pvalue
             sd = float(np.sqrt((np.var(xa, ddof=1) + np.var(xb, ddof=1)) / 2))
             need = int(np.ceil(2 * ((1.959964 + 0.841621) * sd / d) ** 2)) if d else None
-            print(f"| {a} − {b} | {name} | {len(xa)}, {len(xb)} | {d:+,.0f} | {welch:.2f} | {mw:.2f} | {need if need else '–'} |")
+            print(f"| {a} − {b} | {name} | {len(xa)}, {len(xb)} | {d:+,.0f} [{lo:+,.0f}, {hi:+,.0f}] | {welch:.2f} | {mw:.2f} | {need if need else '–'} |")
 
 
 if __name__ == "__main__":
