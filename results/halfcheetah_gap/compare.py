@@ -139,6 +139,18 @@ def contrasts(figs: dict[str, list[list[float | None]]], names: list[str]) -> No
             sd = float(np.sqrt((np.var(xa, ddof=1) + np.var(xb, ddof=1)) / 2))
             need = int(np.ceil(2 * ((1.959964 + 0.841621) * sd / d) ** 2)) if d else None
             print(f"| {a} − {b} | {name} | {len(xa)}, {len(xb)} | {d:+,.0f} [{lo:+,.0f}, {hi:+,.0f}] | {welch:.2f} | {mw:.2f} | {need if need else '–'} |")
+    # Whether the arms spread alike: the ratio of their standard deviations and the Brown-Forsythe test (Levene's
+    # test around the medians), at the last budget.
+    i = len(AT) - 1
+    print(f"\n| arms (a, b) | spread of {names[i]}: std a / std b | Brown-Forsythe p |")
+    print("|---|---:|---:|")
+    for a, b in CONTRASTS:
+        xa = [f[i] for f in figs.get(a, []) if f[i] is not None]
+        xb = [f[i] for f in figs.get(b, []) if f[i] is not None]
+        if len(xa) < 2 or len(xb) < 2:
+            continue
+        bf = stats.levene(xa, xb, center="median").pvalue
+        print(f"| {a}, {b} | {np.std(xa, ddof=1) / np.std(xb, ddof=1):.2f} | {bf:.2f} |")
 
 
 if __name__ == "__main__":
