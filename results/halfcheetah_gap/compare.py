@@ -59,6 +59,8 @@ def read(run: Path) -> dict[str, np.ndarray]:
 def figures(col: dict[str, np.ndarray]) -> list[float | None]:
     """Best so far at each of AT (None before the run got there), then the RL test's mean over RL_WINDOW."""
     f = col["frames"]
+    if not len(f):  # a run that has logged no generation yet
+        return [None] * (len(AT) + 1)
     out = [float(np.nanmax(col["best_reward"][f <= at])) if f[-1] >= at else None for at in AT]
     window = (f >= RL_WINDOW[0]) & (f <= RL_WINDOW[1])
     out.append(float(np.nanmean(col["rl_score"][window])) if f[-1] >= RL_WINDOW[1] else None)
