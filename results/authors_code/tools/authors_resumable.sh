@@ -11,15 +11,10 @@ env_id="$1"; seed="$2"; frames="$3"; outdir="$4"; shift 4
 code="${ERLRE2_CODE:-/work/erlre2-authors}"; py="${ERLRE2_PYTHON:-python}"
 task="${env_id%%-v*}"; version="${env_id#"$task"}"; version="${version#-}"
 if [ -z "$version" ] || [ "$version" = v2 ]; then version=v4; fi
-case "$task" in
-    HalfCheetah) set_="0.3 1.0 200 1 0.99" ;;
-    Hopper)      set_="0.8 0.2 50 3 0.99" ;;
-    Walker2d)    set_="0.8 0.2 50 1 0.99" ;;
-    Ant)         set_="0.5 0.7 200 1 0.99" ;;
-    Humanoid)    set_="0.5 0.5 200 1 0.99" ;;
-    Swimmer)     set_="0.3 1.0 200 3 0.999" ;;
-    *) echo "no paper settings for $task" >&2; exit 2 ;;
-esac
+# The paper's per-task settings (TD3 version), as this project keeps them in core/tasks.py.
+repo="$(cd "$here/../../.." && pwd)"
+set_=$(cd "$repo" && "$py" -c "import sys; from core.tasks import TD3_SETTINGS as S; s = S.get(sys.argv[1]); print(s.theta, s.frac, s.time_steps, s.K, s.gamma) if s else sys.exit(1)" "$task") \
+    || { echo "authors_resumable.sh: error: no paper settings for '$task' (accepted: HalfCheetah, Hopper, Walker2d, Ant, Humanoid, Swimmer)" >&2; exit 2; }
 read -r theta frac time_steps K gamma <<< "$set_"
 mkdir -p "$outdir/parts"; outdir="$(cd "$outdir" && pwd)"
 k=$(ls "$outdir/parts" | grep -c '^progress\.[0-9]*\.csv$' || true)
