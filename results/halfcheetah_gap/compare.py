@@ -190,11 +190,11 @@ def verdict(at_150k: dict[str, dict[int, float | None]]) -> None:
     test = stats.ttest_ind(xa, xb, equal_var=False)
     d = float(np.mean(xa) - np.mean(xb))
     power = welch_power(float(np.std(xa, ddof=1)), float(np.std(xb, ddof=1)), len(xa), len(xb), VERDICT["size"], VERDICT["alpha"])
-    figures_ = f"difference {d:+,.0f}, Welch p {test.pvalue:.3f}"
+    found = f"difference {d:+,.0f}, Welch p {test.pvalue:.3f}"
     if d > 0 and test.pvalue < VERDICT["alpha"]:
-        print(f"the gap is established ({figures_}): the next cuts go into the population.")
+        print(f"the gap is established ({found}): the next cuts go into the population.")
     else:
-        print(f"no change of default is owed at the precision reached ({figures_}); with these spreads a difference of "
+        print(f"no change of default is owed at the precision reached ({found}); with these spreads a difference of "
               f"{VERDICT['size']:,} would have been found with probability {power:.2f}.")
 
 
