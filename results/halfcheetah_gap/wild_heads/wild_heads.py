@@ -21,6 +21,7 @@ checkout of this project at 7535667 (the networks of the runs compared) with tha
 """
 from __future__ import annotations
 
+import ast
 import json
 import pickle
 import re
@@ -144,8 +145,8 @@ def persist(probe_outputs: list[str]) -> None:
     ours = []
     for path in probe_outputs:
         text = Path(path).read_text().splitlines()
-        fits = [eval(re.search(r"fit=(\[[^\]]*\])", line).group(1)) for line in text if "after epoch" in line]
-        gens = [eval(re.search(r"ratios=(\[.*\])", line).group(1)) for line in text if line.startswith("gen")]
+        fits = [ast.literal_eval(re.search(r"fit=(\[[^\]]*\])", line).group(1)) for line in text if "after epoch" in line]
+        gens = [ast.literal_eval(re.search(r"ratios=(\[.*\])", line).group(1)) for line in text if line.startswith("gen")]
         ours.append([(r, fits[t + 1] if t + 1 < len(fits) else None) for t, r in enumerate(gens)])
     _summary(f"this project, {len(ours)} runs continued from 150k", ours)
 
