@@ -10,6 +10,7 @@ N(0, 1); either leaves a head whose mean |W| is 1.5-3x the RL head's. Four measu
                                                      # (seeds 4-10, 60k-150k) beside this project's probe outputs
     python wild_heads.py pevfa ours RUN_DIR | theirs CHECKPOINT.pkl   # the PeVFA's value of copies of the RL head with one
                                                      # super-mutated or reset row, against the RL head, at 2,000 buffer states
+    python wild_heads.py weak                        # from committed rows: weak members while the runs went, last rows
     python wild_heads.py hstep ours RUN_DIR | theirs CHECKPOINT.pkl   # the H-step fitness (this project's rollouts and
                                                      # bootstrap) of 36 copies of the RL head with one super-mutated row
                                                      # against 24 plain copies
@@ -196,6 +197,42 @@ def hstep(kind: str, path: str) -> None:
           f"{np.median(wild):.0f}, {np.median(wild) / plain.mean():.2f} of the plain copies' mean")
 
 
+def weak() -> None:
+    """From committed rows alone: how often a population carried a weak member while the runs went (H-step
+    generations of 60k-150k whose mean fitness is below 0.92 of the best: about one member at 0.6 of it), and
+    which last rows had a wild head (the authors' ``stats.jsonl``; this project's 1M ``policy.pt``)."""
+    import csv
+
+    from scipy import stats
+
+    def share(values: list[float]) -> float:
+        return float(np.mean(np.array(values) < 0.92))
+
+    ours, theirs = {}, {}
+    for path in sorted((RESULTS / "halfcheetah_gap").glob("*/HalfCheetah-v4__ERL-Re2__seed*/progress.csv")):
+        if path.parent.parent.name not in ("critic_reference", "more_seeds"):
+            continue
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["fitness_kind"] == "h_step" and 60_000 <= float(r["frames"]) <= 150_000]
+        ours[path.parent.name] = [float(r["fitness_mean"]) / float(r["fitness_max"]) for r in rows if float(r["fitness_max"]) > 0]
+    for s in range(4, 11):
+        rows = [json.loads(line) for line in (RESULTS / f"authors_code/HalfCheetah-v4__seed{s}/stats.jsonl").read_text().splitlines()]
+        theirs[s] = [float(np.mean(r["fitness"]) / max(r["fitness"])) for r in rows
+                     if 60_000 <= r["frames"] <= 150_000 and r["gen_frames"] == 2000 and max(r["fitness"]) > 0]
+        last = rows[-1]
+        print(f"the authors' seed {s}, last row ({last['frames']:,} frames): heads / RL head "
+              f"{np.round(np.array(last['pop_abs_w']) / last['rl_abs_w'], 2).tolist()}")
+    for path in sorted((RESULTS / "1M/erl_re2").glob("HalfCheetah-v4__*/policy.pt")):
+        net = torch.load(path, map_location="cpu", weights_only=False)["networks"]
+        r = net["pop_weight"].abs().mean((1, 2)) / net["rl_weight"].abs().mean()
+        print(f"this project's {path.parent.name} at 1M, policy.pt: heads / RL head {[round(float(x), 2) for x in r]}")
+    a, b = [share(v) for v in ours.values()], [share(v) for v in theirs.values()]
+    pooled_a, pooled_b = [x for v in ours.values() for x in v], [x for v in theirs.values() for x in v]
+    print(f"H-step generations 60k-150k with mean fitness < 0.92 of the best: this project {share(pooled_a):.2f} of "
+          f"{len(pooled_a)} (per seed {np.round(a, 2).tolist()}), the authors' code {share(pooled_b):.2f} of {len(pooled_b)} "
+          f"(per seed {np.round(b, 2).tolist()}); Mann-Whitney p over the seeds' shares {stats.mannwhitneyu(a, b).pvalue:.2f}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     cmd, rest = sys.argv[1], sys.argv[2:]
@@ -203,7 +240,9 @@ if __name__ == "__main__":
         probe(rest[0], int(rest[1]))
     elif cmd == "persist":
         persist(rest)
+    elif cmd == "weak":
+        weak()
     elif cmd in ("pevfa", "hstep"):
         (pevfa if cmd == "pevfa" else hstep)(rest[0], rest[1])
     else:
-        sys.exit(f"wild_heads.py: error: unknown command {cmd!r} (accepted: probe, persist, pevfa, hstep)")
+        sys.exit(f"wild_heads.py: error: unknown command {cmd!r} (accepted: probe, persist, pevfa, hstep, weak)")
