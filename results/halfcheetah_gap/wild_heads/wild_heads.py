@@ -113,6 +113,12 @@ def probe(run_dir: str, gens: int) -> None:
               f"ratios={np.round(ratios(agent.learner), 2).tolist()}", flush=True)
 
 
+def authors_stats(seed: int) -> list[dict]:
+    """The authors' per-generation figures of one seed (``stats.jsonl`` written by their resumable wrapper)."""
+    path = RESULTS / f"authors_code/HalfCheetah-v4__seed{seed}/stats.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def _summary(name: str, runs: list[list[tuple[list[float], list[float] | None]]]) -> None:
     """runs: per run, per generation (head ratios after the sync, the next generation's fitness of those heads)."""
     wild = after = gens = gens_wild = 0
@@ -138,8 +144,7 @@ def _summary(name: str, runs: list[list[tuple[list[float], list[float] | None]]]
 def persist(probe_outputs: list[str]) -> None:
     theirs = []
     for s in range(4, 11):
-        rows = [json.loads(line) for line in (RESULTS / f"authors_code/HalfCheetah-v4__seed{s}/stats.jsonl").read_text().splitlines()]
-        rows = [r for r in rows if 60_000 <= r["frames"] <= 152_000]
+        rows = [r for r in authors_stats(s) if 60_000 <= r["frames"] <= 152_000]
         theirs.append([(list(np.array(r["pop_abs_w"]) / r["rl_abs_w"]), rows[t + 1]["fitness"] if t + 1 < len(rows) else None)
                        for t, r in enumerate(rows)])
     _summary("the authors' code, seeds 4-10, 60k-150k", theirs)
@@ -199,7 +204,7 @@ def hstep(kind: str, path: str) -> None:
 
 def weak() -> None:
     """From committed rows alone: how often a population carried a weak member while the runs went (H-step
-    generations of 60k-150k whose mean fitness is below 0.92 of the best: about one member at 0.6 of it), and
+    generations of 60k-150k whose mean fitness is below 0.92 of the best, as one member at 0.6 of it would make), and
     which last rows had a wild head (the authors' ``stats.jsonl``; this project's 1M ``policy.pt``)."""
     import csv
 
@@ -216,7 +221,7 @@ def weak() -> None:
             rows = [r for r in csv.DictReader(f) if r["fitness_kind"] == "h_step" and 60_000 <= float(r["frames"]) <= 150_000]
         ours[path.parent.name] = [float(r["fitness_mean"]) / float(r["fitness_max"]) for r in rows if float(r["fitness_max"]) > 0]
     for s in range(4, 11):
-        rows = [json.loads(line) for line in (RESULTS / f"authors_code/HalfCheetah-v4__seed{s}/stats.jsonl").read_text().splitlines()]
+        rows = authors_stats(s)
         theirs[s] = [float(np.mean(r["fitness"]) / max(r["fitness"])) for r in rows
                      if 60_000 <= r["frames"] <= 150_000 and r["gen_frames"] == 2000 and max(r["fitness"]) > 0]
         last = rows[-1]
