@@ -56,8 +56,10 @@ PAPER_SCORES: dict[str, dict[str, float]] = {
 # return at that step in examples/mujoco/benchmark/<task>-v3/td3/test_rew_10seeds.csv of
 # github.com/thu-ml/tianshou, commit 39acf20).
 TD3_REFERENCES: dict[int, tuple[str, dict[str, float]]] = {
-    100_000: ("Tianshou's TD3 at 100k", {"HalfCheetah": 5336, "Hopper": 597}),
-    300_000: ("Tianshou's TD3 at 300k", {"HalfCheetah": 7546, "Hopper": 1583}),
+    100_000: ("Tianshou's TD3 at 100k", {"HalfCheetah": 5336, "Hopper": 597, "Walker2d": 483, "Ant": 828,
+                                          "Humanoid": 503, "Swimmer": 45}),
+    300_000: ("Tianshou's TD3 at 300k", {"HalfCheetah": 7546, "Hopper": 1583, "Walker2d": 1663, "Ant": 2836,
+                                          "Humanoid": 2311, "Swimmer": 59}),
     1_000_000: ("the paper's TD3 at 1M", {task: s["TD3"] for task, s in PAPER_SCORES.items()}),
 }
 
